@@ -1,0 +1,718 @@
+//! Building and validating the two trees of a member table (issue 2): the sponsor (enrollment) tree and
+//! the placement (binary) tree. Every pass is an iterative loop over arrays; nothing recurses on depth.
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::error::{invalid, Code, Finding, KernelError, Result, Severity};
+use crate::keys::{KeyColumn, Offset, StrKeys};
+
+/// The "no member" index: a root's parent, an empty slot.
+pub const NONE: u32 = u32::MAX;
+/// Link states while resolving ids (never stored in a built tree).
+const NULL_LINK: u32 = u32::MAX;
+const UNKNOWN_LINK: u32 = u32::MAX - 1;
+/// The largest member table we index with u32.
+pub const MAX_MEMBERS: usize = (u32::MAX - 2) as usize;
+/// Ids named in one finding's detail before "…and N more".
+const DETAIL_IDS: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    Sponsor,
+    Placement,
+}
+
+impl Tree {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tree::Sponsor => "sponsor",
+            Tree::Placement => "placement",
+        }
+    }
+}
+
+/// A member's slot under its placement parent. Stored as a byte: 0 (root), 1 (`L`), 2 (`R`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Leg {
+    Root = 0,
+    Left = 1,
+    Right = 2,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildOptions {
+    /// Accept several members without sponsor and placement (house accounts); off by default.
+    pub allow_multiple_roots: bool,
+}
+
+/// One tree over dense member indices: parents, children (CSR), a breadth-first order in which every
+/// parent comes before its children, and depths (roots at 0).
+#[derive(Debug, Clone)]
+pub struct TreeIndex {
+    pub(crate) parent: Vec<u32>,
+    pub(crate) order: Vec<u32>,
+    pub(crate) child_start: Vec<u32>,
+    pub(crate) children: Vec<u32>,
+    pub(crate) depth: Vec<u32>,
+    /// Every parent's index is below its child's: rollups can then walk rows backwards, no gather.
+    pub(crate) rows_topological: bool,
+}
+
+impl TreeIndex {
+    /// `parent` must be acyclic with every chain ending at a `NONE`; checked: an unreachable member is an
+    /// error, not a silent omission.
+    fn new(parent: Vec<u32>) -> Result<Self> {
+        let n = parent.len();
+        let mut child_start = vec![0u32; n + 1];
+        let mut roots = Vec::new();
+        for (v, &p) in parent.iter().enumerate() {
+            if p == NONE {
+                roots.push(v as u32);
+            } else {
+                child_start[p as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            child_start[i + 1] += child_start[i];
+        }
+        let mut fill = child_start.clone();
+        let mut children = vec![0u32; n - roots.len()];
+        for (v, &p) in parent.iter().enumerate() {
+            if p != NONE {
+                let slot = &mut fill[p as usize];
+                children[*slot as usize] = v as u32;
+                *slot += 1;
+            }
+        }
+        let mut order = Vec::with_capacity(n);
+        let mut depth = vec![0u32; n];
+        order.extend_from_slice(&roots);
+        let mut head = 0;
+        while head < order.len() {
+            let v = order[head] as usize;
+            head += 1;
+            let d = depth[v] + 1;
+            for &c in &children[child_start[v] as usize..child_start[v + 1] as usize] {
+                depth[c as usize] = d;
+                order.push(c);
+            }
+        }
+        if order.len() != n {
+            return Err(invalid(format!(
+                "{} of {} members do not reach a root (cycle)",
+                n - order.len(),
+                n
+            )));
+        }
+        let rows_topological = parent.iter().enumerate().all(|(v, &p)| p == NONE || (p as usize) < v);
+        Ok(TreeIndex { parent, order, child_start, children, depth, rows_topological })
+    }
+
+    pub fn len(&self) -> usize {
+        self.parent.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.parent.is_empty()
+    }
+    pub fn parent(&self) -> &[u32] {
+        &self.parent
+    }
+    pub fn order(&self) -> &[u32] {
+        &self.order
+    }
+    pub fn depth(&self) -> &[u32] {
+        &self.depth
+    }
+    pub fn children(&self, member: usize) -> &[u32] {
+        &self.children[self.child_start[member] as usize..self.child_start[member + 1] as usize]
+    }
+    pub fn rows_topological(&self) -> bool {
+        self.rows_topological
+    }
+
+    /// Members per depth: entry `d` counts the members `d` levels below a root.
+    pub fn level_histogram(&self) -> Vec<u64> {
+        let max = self.depth.iter().copied().max().map_or(0, |d| d as usize + 1);
+        let mut counts = vec![0u64; max];
+        for &d in &self.depth {
+            counts[d as usize] += 1;
+        }
+        counts
+    }
+
+    /// Pre-order numbers and subtree sizes, computed from the BFS order without recursion:
+    /// `a` is an ancestor-or-self of `b` iff `pre[a] <= pre[b] < pre[a] + size[a]`.
+    fn preorder(&self) -> (Vec<u32>, Vec<u32>) {
+        let n = self.len();
+        let mut size = vec![1u32; n];
+        for &v in self.order.iter().rev() {
+            let p = self.parent[v as usize];
+            if p != NONE {
+                size[p as usize] += size[v as usize];
+            }
+        }
+        let mut pre = vec![0u32; n];
+        let mut next_root = 0u32;
+        for &v in &self.order {
+            let v = v as usize;
+            if self.parent[v] == NONE {
+                pre[v] = next_root;
+                next_root += size[v];
+            }
+            let mut next = pre[v] + 1;
+            for &c in self.children(v) {
+                pre[c as usize] = next;
+                next += size[c as usize];
+            }
+        }
+        (pre, size)
+    }
+}
+
+/// A validated genealogy: both trees whole (every member reaches a root in each), binary slots unique.
+#[derive(Debug, Clone)]
+pub struct Genealogy {
+    pub(crate) sponsor: TreeIndex,
+    pub(crate) placement: TreeIndex,
+    pub(crate) leg: Vec<u8>,
+}
+
+impl Genealogy {
+    pub fn len(&self) -> usize {
+        self.sponsor.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.sponsor.is_empty()
+    }
+    pub fn tree(&self, tree: Tree) -> &TreeIndex {
+        match tree {
+            Tree::Sponsor => &self.sponsor,
+            Tree::Placement => &self.placement,
+        }
+    }
+    /// 0 for a root, 1 for `L`, 2 for `R`.
+    pub fn leg(&self) -> &[u8] {
+        &self.leg
+    }
+}
+
+/// Builds a genealogy, or fails with every finding (fatal and warnings) when anything fatal is found.
+/// On success the warnings are returned beside it.
+pub fn build_genealogy<K: KeyColumn, O: Offset>(
+    member_id: &K,
+    sponsor_id: &K,
+    placement_id: &K,
+    leg: &StrKeys<'_, O>,
+    options: BuildOptions,
+) -> Result<(Genealogy, Vec<Finding>)> {
+    let (genealogy, findings) = analyse(member_id, sponsor_id, placement_id, leg, options)?;
+    match genealogy {
+        Some(g) => Ok((g, findings)),
+        None => Err(KernelError::Genealogy { findings }),
+    }
+}
+
+/// Every finding about the member table, sorted by row: the report of `validate_genealogy`.
+pub fn validate_genealogy<K: KeyColumn, O: Offset>(
+    member_id: &K,
+    sponsor_id: &K,
+    placement_id: &K,
+    leg: &StrKeys<'_, O>,
+    options: BuildOptions,
+) -> Result<Vec<Finding>> {
+    Ok(analyse(member_id, sponsor_id, placement_id, leg, options)?.1)
+}
+
+fn analyse<K: KeyColumn, O: Offset>(
+    member_id: &K,
+    sponsor_id: &K,
+    placement_id: &K,
+    leg: &StrKeys<'_, O>,
+    options: BuildOptions,
+) -> Result<(Option<Genealogy>, Vec<Finding>)> {
+    let n = member_id.len();
+    if sponsor_id.len() != n || placement_id.len() != n || leg.len() != n {
+        return Err(invalid(format!(
+            "columns differ in length: member_id {n}, sponsor_id {}, placement_id {}, leg {}",
+            sponsor_id.len(),
+            placement_id.len(),
+            leg.len()
+        )));
+    }
+    if n > MAX_MEMBERS {
+        return Err(invalid(format!("{n} members is more than the {MAX_MEMBERS} a genealogy holds")));
+    }
+    let mut findings = Vec::new();
+    let index = index_ids(member_id, &mut findings);
+    let sponsor_link = resolve_links(sponsor_id, &index);
+    let placement_link = resolve_links(placement_id, &index);
+    drop(index);
+
+    let mut sponsor_parent = vec![NONE; n];
+    let mut placement_parent = vec![NONE; n];
+    let mut legs = vec![Leg::Root as u8; n];
+    let mut roots = Vec::new();
+    for row in 0..n {
+        let s = sponsor_link[row];
+        let p = placement_link[row];
+        if s == NULL_LINK && p == NULL_LINK {
+            roots.push(row);
+        }
+        match s {
+            NULL_LINK if p != NULL_LINK => findings.push(Finding::new(
+                row,
+                Code::OrphanSponsor,
+                format!(
+                    "member {} has placement_id {} but no sponsor_id: only a root has neither",
+                    member_id.display(row),
+                    placement_id.display(row)
+                ),
+            )),
+            NULL_LINK => {}
+            UNKNOWN_LINK => findings.push(Finding::new(
+                row,
+                Code::OrphanSponsor,
+                format!(
+                    "sponsor_id {} of member {} is not a member_id of this table",
+                    sponsor_id.display(row),
+                    member_id.display(row)
+                ),
+            )),
+            s if s as usize == row => findings.push(Finding::new(
+                row,
+                Code::SelfReference,
+                format!("member {} names itself as its sponsor", member_id.display(row)),
+            )),
+            s => sponsor_parent[row] = s,
+        }
+        let leg_value = leg.get(row);
+        let parsed_leg = match leg_value {
+            Some(b"L") => Some(Leg::Left),
+            Some(b"R") => Some(Leg::Right),
+            _ => None,
+        };
+        if leg_value.is_some() && parsed_leg.is_none() {
+            findings.push(Finding::new(
+                row,
+                Code::BadLeg,
+                format!("leg {} of member {} is not L or R", leg.display(row), member_id.display(row)),
+            ));
+        }
+        match p {
+            NULL_LINK if s != NULL_LINK => findings.push(Finding::new(
+                row,
+                Code::OrphanPlacement,
+                format!(
+                    "member {} has sponsor_id {} but no placement_id: only a root has neither",
+                    member_id.display(row),
+                    sponsor_id.display(row)
+                ),
+            )),
+            NULL_LINK => {
+                if parsed_leg.is_some() {
+                    findings.push(Finding::new(
+                        row,
+                        Code::BadLeg,
+                        format!(
+                            "member {} has leg {} but no placement_id",
+                            member_id.display(row),
+                            leg.display(row)
+                        ),
+                    ));
+                }
+            }
+            UNKNOWN_LINK => findings.push(Finding::new(
+                row,
+                Code::OrphanPlacement,
+                format!(
+                    "placement_id {} of member {} is not a member_id of this table",
+                    placement_id.display(row),
+                    member_id.display(row)
+                ),
+            )),
+            p if p as usize == row => findings.push(Finding::new(
+                row,
+                Code::SelfReference,
+                format!("member {} names itself as its placement parent", member_id.display(row)),
+            )),
+            p => {
+                placement_parent[row] = p;
+                match parsed_leg {
+                    Some(l) => legs[row] = l as u8,
+                    None if leg_value.is_none() => findings.push(Finding::new(
+                        row,
+                        Code::BadLeg,
+                        format!(
+                            "member {} is placed under {} but its leg is null",
+                            member_id.display(row),
+                            placement_id.display(row)
+                        ),
+                    )),
+                    None => {} // reported above
+                }
+            }
+        }
+    }
+    drop(sponsor_link);
+    drop(placement_link);
+
+    check_slots(&placement_parent, &legs, member_id, &mut findings);
+    check_roots(&roots, n, member_id, options, &mut findings);
+    let sponsor_cycle_free = check_cycles(&sponsor_parent, Tree::Sponsor, member_id, &mut findings);
+    let placement_cycle_free = check_cycles(&placement_parent, Tree::Placement, member_id, &mut findings);
+
+    let fatal = findings.iter().any(|f| f.code.severity() == Severity::Error);
+    let genealogy = if fatal {
+        None
+    } else {
+        debug_assert!(sponsor_cycle_free && placement_cycle_free);
+        let sponsor = TreeIndex::new(sponsor_parent)?;
+        let placement = TreeIndex::new(placement_parent)?;
+        check_sponsor_line(&sponsor, &placement, member_id, &mut findings);
+        Some(Genealogy { sponsor, placement, leg: legs })
+    };
+    findings.sort_by_key(|f| (f.row, f.code));
+    Ok((genealogy, findings))
+}
+
+/// Dense index of every present member id; null and repeated ids become findings (a repeated id keeps
+/// its first row).
+fn index_ids<'k, K: KeyColumn>(member_id: &'k K, findings: &mut Vec<Finding>) -> FxHashMap<K::Key<'k>, u32> {
+    let n = member_id.len();
+    let mut index: FxHashMap<K::Key<'k>, u32> = FxHashMap::with_capacity_and_hasher(n, Default::default());
+    for row in 0..n {
+        match member_id.get(row) {
+            None => findings.push(Finding::new(row, Code::MissingId, "member_id is null".to_string())),
+            Some(key) => {
+                if let Some(&first) = index.get(&key) {
+                    findings.push(Finding::new(
+                        row,
+                        Code::DuplicateId,
+                        format!("member_id {} is also at row {first}", member_id.display(row)),
+                    ));
+                } else {
+                    index.insert(key, row as u32);
+                }
+            }
+        }
+    }
+    index
+}
+
+/// Each row's link as a member index, `NULL_LINK` for a null, `UNKNOWN_LINK` for an id not in the table.
+/// Read-only lookups, so both cores share them.
+fn resolve_links<'k, K: KeyColumn>(column: &'k K, index: &FxHashMap<K::Key<'k>, u32>) -> Vec<u32> {
+    (0..column.len())
+        .into_par_iter()
+        .with_min_len(1 << 14)
+        .map(|row| match column.get(row) {
+            None => NULL_LINK,
+            Some(key) => index.get(&key).copied().unwrap_or(UNKNOWN_LINK),
+        })
+        .collect()
+}
+
+fn check_slots<K: KeyColumn>(placement_parent: &[u32], legs: &[u8], member_id: &K, findings: &mut Vec<Finding>) {
+    let mut holder = vec![NONE; placement_parent.len() * 2];
+    for (row, (&p, &l)) in placement_parent.iter().zip(legs).enumerate() {
+        if p == NONE || l == Leg::Root as u8 {
+            continue;
+        }
+        let slot = p as usize * 2 + (l as usize - 1);
+        if holder[slot] == NONE {
+            holder[slot] = row as u32;
+        } else {
+            let first = holder[slot] as usize;
+            findings.push(Finding::new(
+                row,
+                Code::SlotTaken,
+                format!(
+                    "member {} is placed on leg {} of {}, a slot member {} (row {first}) already holds",
+                    member_id.display(row),
+                    if l == Leg::Left as u8 { "L" } else { "R" },
+                    member_id.display(p as usize),
+                    member_id.display(first)
+                ),
+            ));
+        }
+    }
+}
+
+fn check_roots<K: KeyColumn>(
+    roots: &[usize],
+    n: usize,
+    member_id: &K,
+    options: BuildOptions,
+    findings: &mut Vec<Finding>,
+) {
+    if n > 0 && roots.is_empty() {
+        findings.push(Finding {
+            row: None,
+            code: Code::NoRoot,
+            detail: "no member is a root (null sponsor_id and placement_id): the trees have no top".to_string(),
+        });
+    }
+    if roots.len() > 1 && !options.allow_multiple_roots {
+        let names = name_list(roots.iter().copied(), roots.len(), member_id);
+        for &row in roots {
+            findings.push(Finding::new(
+                row,
+                Code::MultipleRoots,
+                format!("{} members have neither sponsor_id nor placement_id: {names}", roots.len()),
+            ));
+        }
+    }
+}
+
+/// Finds every cycle of `parent` (a functional graph) in one linear pass and reports it with its members
+/// in order. Returns whether the tree is cycle-free.
+fn check_cycles<K: KeyColumn>(parent: &[u32], tree: Tree, member_id: &K, findings: &mut Vec<Finding>) -> bool {
+    const NEW: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let n = parent.len();
+    let mut state = vec![NEW; n];
+    let mut position = vec![0u32; n];
+    let mut path: Vec<u32> = Vec::new();
+    let mut cycle_free = true;
+    for start in 0..n {
+        if state[start] != NEW {
+            continue;
+        }
+        path.clear();
+        let mut v = start as u32;
+        while v != NONE {
+            match state[v as usize] {
+                NEW => {
+                    state[v as usize] = ON_PATH;
+                    position[v as usize] = path.len() as u32;
+                    path.push(v);
+                    v = parent[v as usize];
+                }
+                ON_PATH => {
+                    cycle_free = false;
+                    let cycle = &path[position[v as usize] as usize..];
+                    let first_row = cycle.iter().copied().min().unwrap_or(v) as usize;
+                    let mut names: Vec<String> =
+                        cycle.iter().take(DETAIL_IDS).map(|&x| member_id.display(x as usize)).collect();
+                    if cycle.len() > DETAIL_IDS {
+                        names.push(format!("…({} more)", cycle.len() - DETAIL_IDS));
+                    }
+                    names.push(member_id.display(cycle[0] as usize));
+                    let names = names.join(" -> ");
+                    findings.push(Finding::new(
+                        first_row,
+                        Code::Cycle,
+                        format!("{} cycle of {} member(s): {names}", tree.as_str(), cycle.len()),
+                    ));
+                    break;
+                }
+                _ => break,
+            }
+        }
+        for &x in &path {
+            state[x as usize] = DONE;
+        }
+    }
+    cycle_free
+}
+
+/// Warning when a member's placement parent is not in its sponsor's placement subtree (sponsor included):
+/// most plans only let a sponsor place recruits in its own binary downline.
+fn check_sponsor_line<K: KeyColumn>(
+    sponsor: &TreeIndex,
+    placement: &TreeIndex,
+    member_id: &K,
+    findings: &mut Vec<Finding>,
+) {
+    let (pre, size) = placement.preorder();
+    for row in 0..sponsor.len() {
+        let s = sponsor.parent[row];
+        let p = placement.parent[row];
+        if s == NONE || p == NONE {
+            continue;
+        }
+        let (s, p) = (s as usize, p as usize);
+        if !(pre[s] <= pre[p] && pre[p] < pre[s] + size[s]) {
+            findings.push(Finding::new(
+                row,
+                Code::PlacementOutsideSponsorLine,
+                format!(
+                    "member {} is placed under {}, outside the placement subtree of its sponsor {}",
+                    member_id.display(row),
+                    member_id.display(p),
+                    member_id.display(s)
+                ),
+            ));
+        }
+    }
+}
+
+fn name_list<K: KeyColumn>(rows: impl Iterator<Item = usize>, total: usize, member_id: &K) -> String {
+    let names: Vec<String> = rows.take(DETAIL_IDS).map(|r| member_id.display(r)).collect();
+    let mut text = names.join(", ");
+    if total > names.len() {
+        text.push_str(&format!(", …and {} more", total - names.len()));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::OwnedStrKeys;
+
+    /// Rows of (member, sponsor, placement, leg), `None` for null.
+    type Row = (Option<&'static str>, Option<&'static str>, Option<&'static str>, Option<&'static str>);
+
+    fn analyse_rows(rows: &[Row], options: BuildOptions) -> (Option<Genealogy>, Vec<Finding>) {
+        let col = |f: fn(&Row) -> Option<&'static str>| OwnedStrKeys::new(&rows.iter().map(f).collect::<Vec<_>>());
+        let (m, s, p, l) = (col(|r| r.0), col(|r| r.1), col(|r| r.2), col(|r| r.3));
+        analyse(&m.view(), &s.view(), &p.view(), &l.view(), options).unwrap()
+    }
+
+    fn codes(rows: &[Row]) -> Vec<(Option<usize>, &'static str)> {
+        analyse_rows(rows, BuildOptions::default()).1.iter().map(|f| (f.row, f.code.as_str())).collect()
+    }
+
+    const ROOT: Row = (Some("A"), None, None, None);
+
+    #[test]
+    fn sound_table_builds_without_findings() {
+        let rows = [ROOT, (Some("B"), Some("A"), Some("A"), Some("L")), (Some("C"), Some("B"), Some("B"), Some("R"))];
+        let (g, findings) = analyse_rows(&rows, BuildOptions::default());
+        assert!(findings.is_empty(), "{findings:?}");
+        let g = g.unwrap();
+        assert_eq!(g.tree(Tree::Sponsor).parent(), &[NONE, 0, 1]);
+        assert_eq!(g.tree(Tree::Placement).depth(), &[0, 1, 2]);
+        assert_eq!(g.leg(), &[0, 1, 2]);
+        assert_eq!(g.tree(Tree::Sponsor).level_histogram(), vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn every_code_on_its_row() {
+        assert_eq!(codes(&[ROOT, (None, Some("A"), Some("A"), Some("L"))]), vec![(Some(1), "missing_id")]);
+        assert_eq!(
+            codes(&[ROOT, (Some("B"), Some("A"), Some("A"), Some("L")), (Some("B"), Some("A"), Some("A"), Some("R"))]),
+            vec![(Some(2), "duplicate_id")]
+        );
+        assert_eq!(
+            codes(&[ROOT, (Some("B"), Some("Z"), Some("A"), Some("L"))]),
+            vec![(Some(1), "orphan_sponsor")]
+        );
+        assert_eq!(
+            codes(&[ROOT, (Some("B"), Some("A"), Some("Z"), Some("L"))]),
+            vec![(Some(1), "orphan_placement")]
+        );
+        assert_eq!(
+            codes(&[ROOT, (Some("B"), None, Some("A"), Some("L"))]),
+            vec![(Some(1), "orphan_sponsor")]
+        );
+        assert_eq!(
+            codes(&[ROOT, (Some("B"), Some("A"), None, None)]),
+            vec![(Some(1), "orphan_placement")]
+        );
+        assert_eq!(
+            codes(&[ROOT, (Some("B"), Some("B"), Some("A"), Some("L"))]),
+            vec![(Some(1), "self_reference")]
+        );
+        assert_eq!(codes(&[ROOT, (Some("B"), Some("A"), Some("A"), Some("X"))]), vec![(Some(1), "bad_leg")]);
+        assert_eq!(codes(&[ROOT, (Some("B"), Some("A"), Some("A"), None)]), vec![(Some(1), "bad_leg")]);
+        assert_eq!(codes(&[(Some("A"), None, None, Some("L"))]), vec![(Some(0), "bad_leg")]);
+        assert_eq!(
+            codes(&[ROOT, (Some("B"), Some("A"), Some("A"), Some("L")), (Some("C"), Some("A"), Some("A"), Some("L"))]),
+            vec![(Some(2), "slot_taken")]
+        );
+        assert_eq!(
+            codes(&[ROOT, (Some("B"), None, None, None)]),
+            vec![(Some(0), "multiple_roots"), (Some(1), "multiple_roots")]
+        );
+    }
+
+    #[test]
+    fn cycle_is_listed_in_order() {
+        // B -> C -> D -> B in the sponsor tree; placements hang under A.
+        let rows = [
+            ROOT,
+            (Some("B"), Some("D"), Some("A"), Some("L")),
+            (Some("C"), Some("B"), Some("A"), Some("R")),
+            (Some("D"), Some("C"), Some("B"), Some("L")),
+            (Some("E"), Some("D"), Some("B"), Some("R")),
+        ];
+        let (g, findings) = analyse_rows(&rows, BuildOptions::default());
+        assert!(g.is_none());
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].code, Code::Cycle);
+        assert_eq!(findings[0].row, Some(1));
+        assert_eq!(findings[0].detail, "sponsor cycle of 3 member(s): 'B' -> 'D' -> 'C' -> 'B'");
+    }
+
+    #[test]
+    fn no_root_when_everyone_has_a_parent() {
+        let rows = [(Some("A"), Some("B"), Some("B"), Some("L")), (Some("B"), Some("A"), Some("A"), Some("L"))];
+        let found = codes(&rows);
+        assert!(found.contains(&(None, "no_root")));
+        assert_eq!(found.iter().filter(|c| c.1 == "cycle").count(), 2, "one cycle per tree: {found:?}");
+    }
+
+    #[test]
+    fn multiple_roots_allowed_on_request() {
+        let rows = [ROOT, (Some("B"), None, None, None), (Some("C"), Some("B"), Some("B"), Some("R"))];
+        let (g, findings) = analyse_rows(&rows, BuildOptions { allow_multiple_roots: true });
+        assert!(findings.is_empty());
+        assert_eq!(g.unwrap().tree(Tree::Sponsor).order(), &[0, 1, 2]);
+    }
+
+    #[test]
+    fn placement_outside_sponsor_line_is_a_warning() {
+        // C is sponsored by B but placed under A's right, which is not in B's placement subtree.
+        let rows = [
+            ROOT,
+            (Some("B"), Some("A"), Some("A"), Some("L")),
+            (Some("C"), Some("B"), Some("A"), Some("R")),
+            (Some("D"), Some("B"), Some("B"), Some("L")),
+        ];
+        let (g, findings) = analyse_rows(&rows, BuildOptions::default());
+        assert!(g.is_some());
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].row, Some(2));
+        assert_eq!(findings[0].code, Code::PlacementOutsideSponsorLine);
+        assert_eq!(findings[0].code.severity(), Severity::Warning);
+    }
+
+    #[test]
+    fn deep_chain_builds_without_recursion() {
+        let n = 1_000_000usize;
+        let ids: Vec<i64> = (0..n as i64).collect();
+        let parents: Vec<i64> = (0..n as i64).map(|i| i - 1).collect();
+        let mut valid = vec![0xFFu8; n.div_ceil(8)];
+        valid[0] &= !1;
+        let validity = Some(crate::keys::Validity { bits: &valid, offset: 0 });
+        let member = crate::keys::IntKeys { values: &ids, validity: None };
+        let parent = crate::keys::IntKeys { values: &parents, validity };
+        let legs = OwnedStrKeys::new(&(0..n).map(|i| if i == 0 { None } else { Some("L") }).collect::<Vec<_>>());
+        let (g, warnings) = build_genealogy(&member, &parent, &parent, &legs.view(), BuildOptions::default()).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(g.tree(Tree::Sponsor).depth()[n - 1], (n - 1) as u32);
+        let count = g.rollup(Tree::Placement, crate::RollupOp::Count, None).unwrap();
+        assert_eq!(count[0], n as i64);
+        assert_eq!(count[n - 1], 1);
+    }
+
+    #[test]
+    fn non_topological_rows_use_the_order() {
+        // Rows list children before parents.
+        let rows = [
+            (Some("C"), Some("B"), Some("B"), Some("L")),
+            (Some("B"), Some("A"), Some("A"), Some("R")),
+            ROOT,
+        ];
+        let (g, _) = analyse_rows(&rows, BuildOptions::default());
+        let g = g.unwrap();
+        assert!(!g.tree(Tree::Sponsor).rows_topological());
+        assert_eq!(g.tree(Tree::Sponsor).order(), &[2, 1, 0]);
+        assert_eq!(g.rollup(Tree::Sponsor, crate::RollupOp::Sum, Some(&[1, 10, 100])).unwrap(), vec![1, 11, 111]);
+        assert_eq!(g.leg_volumes(&[1, 10, 100]).unwrap(), (vec![0, 1, 0], vec![0, 0, 11]));
+    }
+}

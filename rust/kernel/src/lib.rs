@@ -1,0 +1,17 @@
+//! Pure-Rust kernels of `mlm_core`.
+//!
+//! Nothing here knows Python or Arrow: functions take slices (and the small borrowed column views of
+//! [`keys`]) and return owned vectors or a [`KernelError`]. No function recurses on tree depth; a
+//! 10M-deep chain is valid input.
+
+pub mod error;
+pub mod genealogy;
+pub mod keys;
+pub mod rng;
+pub mod rollup;
+pub mod synth;
+
+pub use error::{Code, Finding, KernelError, Severity};
+pub use genealogy::{build_genealogy, validate_genealogy, BuildOptions, Genealogy, Leg, Tree, NONE};
+pub use keys::{IntKeys, KeyColumn, StrKeys, Validity};
+pub use rollup::RollupOp;
