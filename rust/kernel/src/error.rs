@@ -93,8 +93,8 @@ pub enum KernelError {
     Genealogy { findings: Vec<Finding> },
     /// Input of the wrong shape: lengths that differ, a null where none is allowed, an out-of-range index.
     InvalidInput { message: String },
-    /// A sum left the int64 range; `context` names what and where.
-    Overflow { context: String },
+    /// A sum left the int64 range; `context` names what, `row` the member row where it happened.
+    Overflow { context: String, row: Option<usize> },
 }
 
 impl fmt::Display for KernelError {
@@ -109,7 +109,8 @@ impl fmt::Display for KernelError {
                 Ok(())
             }
             KernelError::InvalidInput { message } => f.write_str(message),
-            KernelError::Overflow { context } => write!(f, "int64 overflow: {context}"),
+            KernelError::Overflow { context, row: Some(row) } => write!(f, "int64 overflow: {context} at member row {row}"),
+            KernelError::Overflow { context, row: None } => write!(f, "int64 overflow: {context}"),
         }
     }
 }

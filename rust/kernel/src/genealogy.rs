@@ -1,7 +1,11 @@
 //! Building and validating the two trees of a member table (issue 2): the sponsor (enrollment) tree and
 //! the placement (binary) tree. Every pass is an iterative loop over arrays; nothing recurses on depth.
+use std::hash::{BuildHasher, Hash};
+use std::sync::OnceLock;
+
+use hashbrown::hash_table::{Entry, HashTable};
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::FxBuildHasher;
 
 use crate::error::{invalid, Code, Finding, KernelError, Result, Severity};
 use crate::keys::{KeyColumn, Offset, StrKeys};
@@ -46,67 +50,24 @@ pub struct BuildOptions {
     pub allow_multiple_roots: bool,
 }
 
-/// One tree over dense member indices: parents, children (CSR), a breadth-first order in which every
-/// parent comes before its children, and depths (roots at 0).
-#[derive(Debug, Clone)]
+/// One tree over dense member indices: parents, depths (roots at 0), and on demand a topological order
+/// (every parent before its children) and children lists, each computed once and cached.
+#[derive(Debug)]
 pub struct TreeIndex {
     pub(crate) parent: Vec<u32>,
-    pub(crate) order: Vec<u32>,
-    pub(crate) child_start: Vec<u32>,
-    pub(crate) children: Vec<u32>,
     pub(crate) depth: Vec<u32>,
-    /// Every parent's index is below its child's: rollups can then walk rows backwards, no gather.
+    /// Every parent's index is below its child's: row order is then a topological order, and rollups
+    /// walk rows backwards without a gather.
     pub(crate) rows_topological: bool,
+    order: OnceLock<Vec<u32>>,
+    children: OnceLock<(Vec<u32>, Vec<u32>)>,
 }
 
 impl TreeIndex {
-    /// `parent` must be acyclic with every chain ending at a `NONE`; checked: an unreachable member is an
-    /// error, not a silent omission.
-    fn new(parent: Vec<u32>) -> Result<Self> {
-        let n = parent.len();
-        let mut child_start = vec![0u32; n + 1];
-        let mut roots = Vec::new();
-        for (v, &p) in parent.iter().enumerate() {
-            if p == NONE {
-                roots.push(v as u32);
-            } else {
-                child_start[p as usize + 1] += 1;
-            }
-        }
-        for i in 0..n {
-            child_start[i + 1] += child_start[i];
-        }
-        let mut fill = child_start.clone();
-        let mut children = vec![0u32; n - roots.len()];
-        for (v, &p) in parent.iter().enumerate() {
-            if p != NONE {
-                let slot = &mut fill[p as usize];
-                children[*slot as usize] = v as u32;
-                *slot += 1;
-            }
-        }
-        let mut order = Vec::with_capacity(n);
-        let mut depth = vec![0u32; n];
-        order.extend_from_slice(&roots);
-        let mut head = 0;
-        while head < order.len() {
-            let v = order[head] as usize;
-            head += 1;
-            let d = depth[v] + 1;
-            for &c in &children[child_start[v] as usize..child_start[v + 1] as usize] {
-                depth[c as usize] = d;
-                order.push(c);
-            }
-        }
-        if order.len() != n {
-            return Err(invalid(format!(
-                "{} of {} members do not reach a root (cycle)",
-                n - order.len(),
-                n
-            )));
-        }
-        let rows_topological = parent.iter().enumerate().all(|(v, &p)| p == NONE || (p as usize) < v);
-        Ok(TreeIndex { parent, order, child_start, children, depth, rows_topological })
+    /// `parent` must be acyclic and `depth` its depths (as `walk_up` computes them).
+    fn new(parent: Vec<u32>, depth: Vec<u32>) -> Self {
+        let rows_topological = parent.par_iter().enumerate().all(|(v, &p)| p == NONE || (p as usize) < v);
+        TreeIndex { parent, depth, rows_topological, order: OnceLock::new(), children: OnceLock::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -118,17 +79,69 @@ impl TreeIndex {
     pub fn parent(&self) -> &[u32] {
         &self.parent
     }
-    pub fn order(&self) -> &[u32] {
-        &self.order
-    }
     pub fn depth(&self) -> &[u32] {
         &self.depth
     }
-    pub fn children(&self, member: usize) -> &[u32] {
-        &self.children[self.child_start[member] as usize..self.child_start[member + 1] as usize]
-    }
     pub fn rows_topological(&self) -> bool {
         self.rows_topological
+    }
+
+    /// Member rows level by level (row order within a level): every parent before its children.
+    pub fn order(&self) -> &[u32] {
+        self.order.get_or_init(|| {
+            if self.rows_topological {
+                return (0..self.len() as u32).collect();
+            }
+            // Counting sort by depth: a breadth-first order without a queue or child lists.
+            let mut start = self.level_histogram();
+            let mut next = 0u64;
+            for count in start.iter_mut() {
+                let c = *count;
+                *count = next;
+                next += c;
+            }
+            let mut order = vec![0u32; self.len()];
+            for (v, &d) in self.depth.iter().enumerate() {
+                order[start[d as usize] as usize] = v as u32;
+                start[d as usize] += 1;
+            }
+            order
+        })
+    }
+
+    /// Calls `f` on every member, parents before children.
+    pub(crate) fn for_each_top_down(&self, mut f: impl FnMut(usize)) {
+        if self.rows_topological {
+            (0..self.len()).for_each(f);
+        } else {
+            self.order().iter().for_each(|&v| f(v as usize));
+        }
+    }
+
+    /// Children of `member` in row order.
+    pub fn children(&self, member: usize) -> &[u32] {
+        let (start, children) = self.children.get_or_init(|| {
+            let n = self.len();
+            let mut start = vec![0u32; n + 1];
+            for &p in &self.parent {
+                if p != NONE {
+                    start[p as usize + 1] += 1;
+                }
+            }
+            for i in 0..n {
+                start[i + 1] += start[i];
+            }
+            let mut fill = start.clone();
+            let mut children = vec![0u32; start[n] as usize];
+            for (v, &p) in self.parent.iter().enumerate() {
+                if p != NONE {
+                    children[fill[p as usize] as usize] = v as u32;
+                    fill[p as usize] += 1;
+                }
+            }
+            (start, children)
+        });
+        &children[start[member] as usize..start[member + 1] as usize]
     }
 
     /// Members per depth: entry `d` counts the members `d` levels below a root.
@@ -141,37 +154,39 @@ impl TreeIndex {
         counts
     }
 
-    /// Pre-order numbers and subtree sizes, computed from the BFS order without recursion:
-    /// `a` is an ancestor-or-self of `b` iff `pre[a] <= pre[b] < pre[a] + size[a]`.
+    /// Pre-order numbers and subtree sizes without recursion or child lists: `a` is an
+    /// ancestor-or-self of `b` iff `pre[a] <= pre[b] < pre[a] + size[a]`.
     fn preorder(&self) -> (Vec<u32>, Vec<u32>) {
         let n = self.len();
         let mut size = vec![1u32; n];
-        for &v in self.order.iter().rev() {
-            let p = self.parent[v as usize];
+        let mut fold = |v: usize| {
+            let p = self.parent[v];
             if p != NONE {
-                size[p as usize] += size[v as usize];
+                size[p as usize] += size[v];
             }
+        };
+        if self.rows_topological {
+            (0..n).rev().for_each(&mut fold);
+        } else {
+            self.order().iter().rev().for_each(|&v| fold(v as usize));
         }
+        // Each member takes the next free number under its parent, then leaves room for its subtree.
         let mut pre = vec![0u32; n];
+        let mut next_free = vec![0u32; n];
         let mut next_root = 0u32;
-        for &v in &self.order {
-            let v = v as usize;
-            if self.parent[v] == NONE {
-                pre[v] = next_root;
-                next_root += size[v];
-            }
-            let mut next = pre[v] + 1;
-            for &c in self.children(v) {
-                pre[c as usize] = next;
-                next += size[c as usize];
-            }
-        }
+        self.for_each_top_down(|v| {
+            let p = self.parent[v];
+            let slot = if p == NONE { &mut next_root } else { &mut next_free[p as usize] };
+            pre[v] = *slot;
+            *slot += size[v];
+            next_free[v] = pre[v] + 1;
+        });
         (pre, size)
     }
 }
 
 /// A validated genealogy: both trees whole (every member reaches a root in each), binary slots unique.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Genealogy {
     pub(crate) sponsor: TreeIndex,
     pub(crate) placement: TreeIndex,
@@ -244,9 +259,9 @@ fn analyse<K: KeyColumn, O: Offset>(
         return Err(invalid(format!("{n} members is more than the {MAX_MEMBERS} a genealogy holds")));
     }
     let mut findings = Vec::new();
-    let index = index_ids(member_id, &mut findings);
-    let sponsor_link = resolve_links(sponsor_id, &index);
-    let placement_link = resolve_links(placement_id, &index);
+    let index = IdIndex::build(member_id, &mut findings);
+    let sponsor_link = index.resolve(sponsor_id, None);
+    let placement_link = index.resolve(placement_id, Some((sponsor_id, &sponsor_link)));
     drop(index);
 
     let mut sponsor_parent = vec![NONE; n];
@@ -359,16 +374,15 @@ fn analyse<K: KeyColumn, O: Offset>(
 
     check_slots(&placement_parent, &legs, member_id, &mut findings);
     check_roots(&roots, n, member_id, options, &mut findings);
-    let sponsor_cycle_free = check_cycles(&sponsor_parent, Tree::Sponsor, member_id, &mut findings);
-    let placement_cycle_free = check_cycles(&placement_parent, Tree::Placement, member_id, &mut findings);
+    let sponsor_depth = walk_up(&sponsor_parent, Tree::Sponsor, member_id, &mut findings);
+    let placement_depth = walk_up(&placement_parent, Tree::Placement, member_id, &mut findings);
 
     let fatal = findings.iter().any(|f| f.code.severity() == Severity::Error);
     let genealogy = if fatal {
         None
     } else {
-        debug_assert!(sponsor_cycle_free && placement_cycle_free);
-        let sponsor = TreeIndex::new(sponsor_parent)?;
-        let placement = TreeIndex::new(placement_parent)?;
+        let sponsor = TreeIndex::new(sponsor_parent, sponsor_depth);
+        let placement = TreeIndex::new(placement_parent, placement_depth);
         check_sponsor_line(&sponsor, &placement, member_id, &mut findings);
         Some(Genealogy { sponsor, placement, leg: legs })
     };
@@ -376,41 +390,126 @@ fn analyse<K: KeyColumn, O: Offset>(
     Ok((genealogy, findings))
 }
 
-/// Dense index of every present member id; null and repeated ids become findings (a repeated id keeps
-/// its first row).
-fn index_ids<'k, K: KeyColumn>(member_id: &'k K, findings: &mut Vec<Finding>) -> FxHashMap<K::Key<'k>, u32> {
-    let n = member_id.len();
-    let mut index: FxHashMap<K::Key<'k>, u32> = FxHashMap::with_capacity_and_hasher(n, Default::default());
-    for row in 0..n {
-        match member_id.get(row) {
-            None => findings.push(Finding::new(row, Code::MissingId, "member_id is null".to_string())),
-            Some(key) => {
-                if let Some(&first) = index.get(&key) {
-                    findings.push(Finding::new(
-                        row,
-                        Code::DuplicateId,
-                        format!("member_id {} is also at row {first}", member_id.display(row)),
-                    ));
-                } else {
-                    index.insert(key, row as u32);
+/// The id -> row index: compact hash tables of `(row, tag)` pairs (8 bytes a slot), sharded by hash so
+/// that each core builds one shard. The tag (32 more bits of the hash) lets a lookup settle on a row
+/// without reading the member's id; the id is then compared in a separate, cache-friendly pass.
+struct IdIndex<'k, K: KeyColumn> {
+    member_id: &'k K,
+    shards: Vec<HashTable<Slot>>,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    row: u32,
+    tag: u32,
+}
+
+fn hash_key<T: Hash>(key: T) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
+fn tag_of(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}
+
+fn shard_of(hash: u64, shards: usize) -> usize {
+    // Bits the table itself uses least (it takes the low bits for buckets and the top 7 as tags).
+    ((hash >> 20) as u16 as usize) % shards
+}
+
+impl<'k, K: KeyColumn> IdIndex<'k, K> {
+    /// Indexes every present id; null and repeated ids become findings (a repeated id keeps its first
+    /// row, whatever the number of shards).
+    fn build(member_id: &'k K, findings: &mut Vec<Finding>) -> Self {
+        let n = member_id.len();
+        let hashes: Vec<u64> =
+            (0..n).into_par_iter().with_min_len(1 << 14).map(|r| member_id.get(r).map_or(0, hash_key)).collect();
+        let shard_count = rayon::current_num_threads().clamp(1, 64);
+        let built: Vec<(HashTable<Slot>, Vec<Finding>)> = (0..shard_count)
+            .into_par_iter()
+            .map(|shard| {
+                let mut table = HashTable::with_capacity(n / shard_count + n / (16 * shard_count) + 16);
+                let mut duplicates = Vec::new();
+                for (row, &hash) in hashes.iter().enumerate() {
+                    if shard_of(hash, shard_count) != shard {
+                        continue;
+                    }
+                    let Some(key) = member_id.get(row) else { continue };
+                    let tag = tag_of(hash);
+                    let same = |slot: &Slot| slot.tag == tag && member_id.get(slot.row as usize) == Some(key);
+                    match table.entry(hash, same, |slot| hashes[slot.row as usize]) {
+                        Entry::Occupied(first) => duplicates.push(Finding::new(
+                            row,
+                            Code::DuplicateId,
+                            format!("member_id {} is also at row {}", member_id.display(row), first.get().row),
+                        )),
+                        Entry::Vacant(vacant) => {
+                            vacant.insert(Slot { row: row as u32, tag });
+                        }
+                    }
+                }
+                (table, duplicates)
+            })
+            .collect();
+        let mut shards = Vec::with_capacity(shard_count);
+        for (table, duplicates) in built {
+            shards.push(table);
+            findings.extend(duplicates);
+        }
+        if member_id.may_have_nulls() {
+            for row in 0..n {
+                if member_id.get(row).is_none() {
+                    findings.push(Finding::new(row, Code::MissingId, "member_id is null".to_string()));
                 }
             }
         }
+        IdIndex { member_id, shards }
     }
-    index
-}
 
-/// Each row's link as a member index, `NULL_LINK` for a null, `UNKNOWN_LINK` for an id not in the table.
-/// Read-only lookups, so both cores share them.
-fn resolve_links<'k, K: KeyColumn>(column: &'k K, index: &FxHashMap<K::Key<'k>, u32>) -> Vec<u32> {
-    (0..column.len())
-        .into_par_iter()
-        .with_min_len(1 << 14)
-        .map(|row| match column.get(row) {
-            None => NULL_LINK,
-            Some(key) => index.get(&key).copied().unwrap_or(UNKNOWN_LINK),
-        })
-        .collect()
+    /// The row of `key`, comparing ids in full (the slow path, for a tag that matched a different id).
+    fn find_exact(&self, key: K::Key<'k>) -> u32 {
+        let hash = hash_key(key);
+        let tag = tag_of(hash);
+        let same = |slot: &Slot| slot.tag == tag && self.member_id.get(slot.row as usize) == Some(key);
+        self.shards[shard_of(hash, self.shards.len())].find(hash, same).map_or(UNKNOWN_LINK, |slot| slot.row)
+    }
+
+    /// Each row's link as a member index, `NULL_LINK` for a null, `UNKNOWN_LINK` for an id not in the
+    /// table. Where `same_as` holds the same id on a row (a recruit placed right under its sponsor),
+    /// its already resolved link is reused. Read-only lookups, so all cores share them.
+    fn resolve(&self, column: &'k K, same_as: Option<(&'k K, &[u32])>) -> Vec<u32> {
+        let shard_count = self.shards.len();
+        // Pass 1: a candidate row by hash and tag alone, never touching the member ids.
+        let mut links: Vec<u32> = (0..column.len())
+            .into_par_iter()
+            .with_min_len(1 << 14)
+            .map(|row| match column.get(row) {
+                None => NULL_LINK,
+                Some(key) => {
+                    if let Some((other, links)) = same_as {
+                        if other.get(row) == Some(key) {
+                            return links[row];
+                        }
+                    }
+                    let hash = hash_key(key);
+                    let tag = tag_of(hash);
+                    self.shards[shard_of(hash, shard_count)]
+                        .find(hash, |slot| slot.tag == tag)
+                        .map_or(UNKNOWN_LINK, |slot| slot.row)
+                }
+            })
+            .collect();
+        // Pass 2: confirm each candidate's id; independent loads that the CPU overlaps.
+        links.par_iter_mut().with_min_len(1 << 14).enumerate().for_each(|(row, link)| {
+            if *link < UNKNOWN_LINK {
+                let key = column.get(row);
+                if self.member_id.get(*link as usize) != key {
+                    *link = key.map_or(NULL_LINK, |k| self.find_exact(k));
+                }
+            }
+        });
+        links
+    }
 }
 
 fn check_slots<K: KeyColumn>(placement_parent: &[u32], legs: &[u8], member_id: &K, findings: &mut Vec<Finding>) {
@@ -465,57 +564,60 @@ fn check_roots<K: KeyColumn>(
     }
 }
 
-/// Finds every cycle of `parent` (a functional graph) in one linear pass and reports it with its members
-/// in order. Returns whether the tree is cycle-free.
-fn check_cycles<K: KeyColumn>(parent: &[u32], tree: Tree, member_id: &K, findings: &mut Vec<Finding>) -> bool {
-    const NEW: u8 = 0;
-    const ON_PATH: u8 = 1;
-    const DONE: u8 = 2;
+/// Walks every member up its parent chain once, memoised: reports each cycle of `parent` (a
+/// functional graph) with its members in order, and returns every member's depth (meaningful only once
+/// the tree is whole). Linear in the number of members, whatever the depth.
+fn walk_up<K: KeyColumn>(parent: &[u32], tree: Tree, member_id: &K, findings: &mut Vec<Finding>) -> Vec<u32> {
+    const UNSEEN: u32 = u32::MAX;
+    const ON_PATH: u32 = u32::MAX - 1;
     let n = parent.len();
-    let mut state = vec![NEW; n];
-    let mut position = vec![0u32; n];
+    // Doubles as the visit state: UNSEEN, ON_PATH, or the final depth.
+    let mut depth = vec![UNSEEN; n];
     let mut path: Vec<u32> = Vec::new();
-    let mut cycle_free = true;
     for start in 0..n {
-        if state[start] != NEW {
+        if depth[start] != UNSEEN {
             continue;
         }
         path.clear();
         let mut v = start as u32;
+        let mut top_depth = 0u32;
         while v != NONE {
-            match state[v as usize] {
-                NEW => {
-                    state[v as usize] = ON_PATH;
-                    position[v as usize] = path.len() as u32;
+            match depth[v as usize] {
+                UNSEEN => {
+                    depth[v as usize] = ON_PATH;
                     path.push(v);
                     v = parent[v as usize];
                 }
                 ON_PATH => {
-                    cycle_free = false;
-                    let cycle = &path[position[v as usize] as usize..];
-                    let first_row = cycle.iter().copied().min().unwrap_or(v) as usize;
-                    let mut names: Vec<String> =
-                        cycle.iter().take(DETAIL_IDS).map(|&x| member_id.display(x as usize)).collect();
-                    if cycle.len() > DETAIL_IDS {
-                        names.push(format!("…({} more)", cycle.len() - DETAIL_IDS));
-                    }
-                    names.push(member_id.display(cycle[0] as usize));
-                    let names = names.join(" -> ");
-                    findings.push(Finding::new(
-                        first_row,
-                        Code::Cycle,
-                        format!("{} cycle of {} member(s): {names}", tree.as_str(), cycle.len()),
-                    ));
+                    let at = path.iter().rposition(|&x| x == v).unwrap_or(0);
+                    report_cycle(&path[at..], tree, member_id, findings);
                     break;
                 }
-                _ => break,
+                d => {
+                    top_depth = d + 1;
+                    break;
+                }
             }
         }
-        for &x in &path {
-            state[x as usize] = DONE;
+        for (i, &x) in path.iter().rev().enumerate() {
+            depth[x as usize] = top_depth + i as u32;
         }
     }
-    cycle_free
+    depth
+}
+
+fn report_cycle<K: KeyColumn>(cycle: &[u32], tree: Tree, member_id: &K, findings: &mut Vec<Finding>) {
+    let first_row = cycle.iter().copied().min().unwrap_or(0) as usize;
+    let mut names: Vec<String> = cycle.iter().take(DETAIL_IDS).map(|&x| member_id.display(x as usize)).collect();
+    if cycle.len() > DETAIL_IDS {
+        names.push(format!("…({} more)", cycle.len() - DETAIL_IDS));
+    }
+    names.push(member_id.display(cycle[0] as usize));
+    findings.push(Finding::new(
+        first_row,
+        Code::Cycle,
+        format!("{} cycle of {} member(s): {}", tree.as_str(), cycle.len(), names.join(" -> ")),
+    ));
 }
 
 /// Warning when a member's placement parent is not in its sponsor's placement subtree (sponsor included):

@@ -25,6 +25,10 @@ pub trait KeyColumn: Sync {
     fn len(&self) -> usize;
     fn get(&self, row: usize) -> Option<Self::Key<'_>>;
     fn display(&self, row: usize) -> String;
+    /// False when the column is known to hold no null (no validity bitmap): null scans can be skipped.
+    fn may_have_nulls(&self) -> bool {
+        true
+    }
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -39,6 +43,9 @@ impl KeyColumn for IntKeys<'_> {
     type Key<'k> = i64 where Self: 'k;
     fn len(&self) -> usize {
         self.values.len()
+    }
+    fn may_have_nulls(&self) -> bool {
+        self.validity.is_some()
     }
     #[inline]
     fn get(&self, row: usize) -> Option<i64> {
@@ -101,6 +108,9 @@ impl<O: Offset> KeyColumn for StrKeys<'_, O> {
     type Key<'k> = &'k [u8] where Self: 'k;
     fn len(&self) -> usize {
         self.offsets.len() - 1
+    }
+    fn may_have_nulls(&self) -> bool {
+        self.validity.is_some()
     }
     #[inline]
     fn get(&self, row: usize) -> Option<&[u8]> {

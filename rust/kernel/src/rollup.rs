@@ -80,7 +80,8 @@ impl Genealogy {
             RollupOp::Max => fold_up(index, &mut acc, |a, b| Some(a.max(b))),
         };
         folded.map_err(|row| KernelError::Overflow {
-            context: format!("{} subtree sum at member row {row}", tree.as_str()),
+            context: format!("{} subtree sum", tree.as_str()),
+            row: Some(row),
         })?;
         Ok(acc)
     }
@@ -153,7 +154,7 @@ mod tests {
         let g = sample();
         let big = [0i64, i64::MAX, 0, 1, 0, 0, 0];
         let err = g.rollup(Tree::Sponsor, RollupOp::Sum, Some(&big)).unwrap_err();
-        assert!(matches!(err, KernelError::Overflow { ref context } if context.contains("row 1")), "{err}");
+        assert!(matches!(err, KernelError::Overflow { row: Some(1), .. }), "{err}");
     }
 
     #[test]
