@@ -1,0 +1,46 @@
+"""The exception hierarchy: every error of the library is an :class:`MlmCoreError` (a ``ValueError``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class MlmCoreError(ValueError):
+    """Base class of every error raised by mlm_core."""
+
+
+class InputError(MlmCoreError):
+    """Input of the wrong shape or type: a missing column, a float where integers belong, nulls.
+
+    ``column`` names the offending column when there is one; ``rows`` lists offending row numbers.
+    """
+
+    def __init__(self, message: str, *, column: str | None = None, rows: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.column = column
+        self.rows = list(rows)
+
+
+class GenealogyError(MlmCoreError):
+    """The member table cannot form whole sponsor and placement trees.
+
+    ``report`` is the full validation report, the same table :func:`mlm_core.validate_genealogy` returns:
+    ``(row, member_id, code, severity, detail)``.
+    """
+
+    def __init__(self, message: str, report: pa.Table | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class AmountOverflowError(MlmCoreError, OverflowError):
+    """An amount or volume left the int64 range: money never wraps around. ``row`` is the member row
+    where the sum overflowed, when known."""
+
+    def __init__(self, message: str, *, row: int | None = None) -> None:
+        super().__init__(message)
+        self.row = row

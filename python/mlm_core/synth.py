@@ -1,0 +1,205 @@
+"""Synthetic companies: deterministic by seed, shaped like real networks, and a few pathological ones.
+
+* :func:`network` — heavy-tailed sponsoring (a few big builders, most members with 0–3 recruits) and
+  binary placement by spillover inside the sponsor's own placement subtree; statuses and join dates.
+* :func:`volumes` — a period's orders per member (PV in hundredths, BV in cents) with some returns.
+* :func:`chain` (a deep line) and :func:`star` (one sponsor with every other member as recruit).
+* :func:`write_exports` — the network as a legacy platform exports it (CSV and Parquet, legacy names).
+
+Member rows come out in join order (sponsors first) unless ``shuffle=True``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from . import _mlm_core
+from .errors import InputError
+
+IdKind = Literal["string", "int"]
+
+STATUSES = ("active", "inactive", "suspended", "terminated")
+STATUS_WEIGHTS = (0.82, 0.12, 0.03, 0.03)
+#: Legacy export column names of :func:`write_exports` and the canonical names they map to.
+LEGACY_MEMBER_COLUMNS = {
+    "MemberID": "member_id",
+    "EnrollerID": "sponsor_id",
+    "UplineID": "placement_id",
+    "Position": "leg",
+    "Status": "status",
+    "JoinDate": "join_date",
+}
+LEGACY_VOLUME_COLUMNS = {"OrderID": "order_id", "MemberID": "member_id", "Period": "period", "PV": "pv", "BV": "bv"}
+
+
+def member_ids(count: int, kind: IdKind = "string") -> pa.Array:
+    """``M00000001``-style string ids (width grows past 8 digits) or int64 ids starting at 1."""
+    numbers = pa.array(np.arange(1, count + 1, dtype=np.int64))
+    if kind == "int":
+        return numbers
+    if kind != "string":
+        raise InputError(f"id kind must be 'string' or 'int', not {kind!r}")
+    digits = pc.utf8_lpad(pc.cast(numbers, pa.string()), width=8, padding="0")
+    return pc.binary_join_element_wise("M", digits, "")
+
+
+def _assemble(
+    sponsor_row: pa.Array, placement_row: pa.Array, leg_code: pa.Array, *, seed: int, id_kind: IdKind,
+    shuffle: bool,
+) -> pa.Table:
+    count = len(sponsor_row)
+    ids = member_ids(count, id_kind)
+    rng = np.random.default_rng(seed)
+    status_index = rng.choice(len(STATUSES), size=count, p=STATUS_WEIGHTS).astype(np.int8)
+    if count:
+        status_index[0] = 0  # the company's root account is active
+    status = pa.DictionaryArray.from_arrays(pa.array(status_index), pa.array(STATUSES)).cast(pa.string())
+    legs = pa.DictionaryArray.from_arrays(
+        pc.if_else(pc.equal(leg_code, 0), pa.scalar(None, pa.int8()), pc.cast(leg_code, pa.int8())),
+        pa.array(["", "L", "R"]),
+    ).cast(pa.string())
+    # Join dates spread over six years, in join order.
+    days = (np.arange(count, dtype=np.int64) * (6 * 365) // max(count, 1)).astype(np.int32)
+    join_date = pa.array(days + np.int32((np.datetime64("2020-01-01") - np.datetime64("1970-01-01")).astype(int)),
+                         pa.int32()).cast(pa.date32())
+    table = pa.table(
+        {
+            "member_id": ids,
+            "sponsor_id": ids.take(sponsor_row),
+            "placement_id": ids.take(placement_row),
+            "leg": legs,
+            "status": status,
+            "join_date": join_date,
+        }
+    )
+    if shuffle:
+        table = table.take(pa.array(rng.permutation(count)))
+    return table
+
+
+def network(members: int, *, seed: int = 0, id_kind: IdKind = "string", shuffle: bool = False) -> pa.Table:
+    """A realistic company of ``members`` members: ``(member_id, sponsor_id, placement_id, leg, status,
+    join_date)``. The same seed gives the same table in every version.
+
+    Examples
+    --------
+    >>> from mlm_core import synth, Genealogy
+    >>> t = synth.network(1000, seed=1)
+    >>> t.num_rows, t.column("sponsor_id").null_count
+    (1000, 1)
+    >>> len(Genealogy.from_arrow(t))
+    1000
+    """
+    if members < 0:
+        raise InputError(f"members must be >= 0, not {members}")
+    sponsor_row = _mlm_core.synth_sponsors(members, seed)
+    placement_row, leg_code = _mlm_core.synth_placement(sponsor_row, seed)
+    return _assemble(sponsor_row, placement_row, leg_code, seed=seed, id_kind=id_kind, shuffle=shuffle)
+
+
+def chain(members: int, *, id_kind: IdKind = "string", seed: int = 0) -> pa.Table:
+    """A single line: member i is sponsored by and placed on the left of member i-1 (depth members-1)."""
+    if members < 1:
+        raise InputError(f"a chain needs at least 1 member, not {members}")
+    rows = np.arange(-1, members - 1, dtype=np.int64)
+    above = pa.array(rows, mask=rows < 0)
+    legs = pa.array(np.where(rows < 0, 0, 1).astype(np.uint8))
+    return _assemble(above, above, legs, seed=seed, id_kind=id_kind, shuffle=False)
+
+
+def star(members: int, *, id_kind: IdKind = "string", seed: int = 0) -> pa.Table:
+    """One root that personally sponsors every other member; placement spills over below it."""
+    if members < 1:
+        raise InputError(f"a star needs at least 1 member, not {members}")
+    rows = np.zeros(members, dtype=np.int64)
+    sponsor_row = pa.array(rows, mask=np.arange(members) == 0)
+    placement_row, leg_code = _mlm_core.synth_placement(sponsor_row, seed)
+    return _assemble(sponsor_row, placement_row, leg_code, seed=seed, id_kind=id_kind, shuffle=False)
+
+
+def volumes(members: pa.Table, *, period: str = "2026-11", seed: int = 0) -> pa.Table:
+    """A period's orders: ``(order_id, member_id, period, pv, bv)`` int64, PV in hundredths and BV in
+    cents. Most active members order one package (25–200 PV, BV 80% of PV), some a second; a few
+    inactive members order too; about 1.5% of rows are returns (negative)."""
+    count = members.num_rows
+    rng = np.random.default_rng([seed, 7])
+    status = members.column("status")
+    active = pc.equal(status, "active").to_numpy(zero_copy_only=False)
+    ordering = np.where(active, rng.random(count) < 0.9, rng.random(count) < 0.1)
+    buyers = np.flatnonzero(ordering)
+    second = buyers[rng.random(len(buyers)) < 0.15]
+    rows = np.concatenate([buyers, second])
+    packages = np.array([2500, 5000, 10000, 20000], dtype=np.int64)
+    pv = packages[rng.choice(4, size=len(rows), p=(0.3, 0.35, 0.25, 0.1))]
+    returns = rng.random(len(rows)) < 0.015
+    pv = np.where(returns, -pv // 2, pv)
+    bv = pv * 4 // 5
+    order = np.argsort(rows, kind="stable")
+    rows, pv, bv = rows[order], pv[order], bv[order]
+    order_ids = pc.binary_join_element_wise(
+        f"O{period.replace('-', '')}-", pc.cast(pa.array(np.arange(1, len(rows) + 1)), pa.string()), ""
+    )
+    return pa.table(
+        {
+            "order_id": order_ids,
+            "member_id": members.column("member_id").take(pa.array(rows)),
+            "period": pa.array([period] * len(rows), pa.string()),
+            "pv": pa.array(pv, pa.int64()),
+            "bv": pa.array(bv, pa.int64()),
+        }
+    )
+
+
+def _decimal_2(values: pa.Array) -> pa.Array:
+    """int64 hundredths as an exact ``decimal128(18, 2)`` (the unscaled value is the integer itself)."""
+    ints = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64)
+    words = np.empty(2 * len(ints), dtype=np.int64)
+    words[0::2] = ints
+    words[1::2] = ints >> 63  # two's complement sign extension to 128 bits (little-endian words)
+    return pa.Array.from_buffers(pa.decimal128(18, 2), len(ints), [None, pa.py_buffer(words.tobytes())])
+
+
+def write_exports(
+    directory: str | Path,
+    members: pa.Table,
+    member_volumes: pa.Table | None = None,
+    *,
+    formats: tuple[str, ...] = ("csv", "parquet"),
+) -> dict[str, Path]:
+    """Writes legacy-style exports: ``members.<fmt>`` with the columns of :data:`LEGACY_MEMBER_COLUMNS`
+    and ``orders.<fmt>`` with :data:`LEGACY_VOLUME_COLUMNS` (PV and BV as exact two-decimal numbers, as
+    legacy platforms print them). Returns the written paths by name, e.g. ``{"members.csv": …}``."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    unknown = set(formats) - {"csv", "parquet"}
+    if unknown:
+        raise InputError(f"unknown export format(s) {sorted(unknown)}: use csv and/or parquet")
+    legacy = {canonical: legacy for legacy, canonical in LEGACY_MEMBER_COLUMNS.items()}
+    tables = {"members": members.rename_columns([legacy.get(name, name) for name in members.column_names])}
+    if member_volumes is not None:
+        tables["orders"] = pa.table(
+            {
+                "OrderID": member_volumes.column("order_id"),
+                "MemberID": member_volumes.column("member_id"),
+                "Period": member_volumes.column("period"),
+                "PV": _decimal_2(member_volumes.column("pv").combine_chunks()),
+                "BV": _decimal_2(member_volumes.column("bv").combine_chunks()),
+            }
+        )
+    written = {}
+    for name, table in tables.items():
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            if fmt == "csv":
+                pacsv.write_csv(table, path)
+            else:
+                pq.write_table(table, path)
+            written[path.name] = path
+    return written

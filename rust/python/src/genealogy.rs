@@ -1,0 +1,219 @@
+//! Genealogy building, validation and rollups.
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, UInt8Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::pyarrow::ToPyArrow;
+use mlm_kernel::genealogy::NONE;
+use mlm_kernel::{BuildOptions, Finding, Genealogy, KernelError, KeyColumn, RollupOp, StrKeys, Tree};
+use pyo3::prelude::*;
+
+use crate::arrow_in::{id_column, import_array, int64_values, leg_column, IdColumn};
+use crate::errors::{input_error, to_py_err};
+
+fn tree_arg(py: Python<'_>, tree: &str) -> PyResult<Tree> {
+    match tree {
+        "sponsor" => Ok(Tree::Sponsor),
+        "placement" => Ok(Tree::Placement),
+        other => Err(input_error(py, format!("tree must be 'sponsor' or 'placement', not {other:?}"))),
+    }
+}
+
+fn op_arg(py: Python<'_>, op: &str) -> PyResult<RollupOp> {
+    match op {
+        "sum" => Ok(RollupOp::Sum),
+        "max" => Ok(RollupOp::Max),
+        "count" => Ok(RollupOp::Count),
+        other => Err(input_error(py, format!("op must be 'sum', 'max' or 'count', not {other:?}"))),
+    }
+}
+
+fn findings_batch(py: Python<'_>, findings: &[Finding]) -> PyResult<Py<PyAny>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("row", DataType::Int64, true),
+        Field::new("code", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("detail", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(findings.iter().map(|f| f.row.map(|r| r as i64)).collect::<Int64Array>()),
+        Arc::new(findings.iter().map(|f| Some(f.code.as_str())).collect::<StringArray>()),
+        Arc::new(findings.iter().map(|f| Some(f.code.severity().as_str())).collect::<StringArray>()),
+        Arc::new(findings.iter().map(|f| Some(f.detail.as_str())).collect::<StringArray>()),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).map_err(|e| input_error(py, e.to_string()))?;
+    Ok(batch.to_pyarrow(py)?.unbind())
+}
+
+type Analysis = Result<(Option<Genealogy>, Vec<Finding>), KernelError>;
+
+fn run<K: KeyColumn, O: mlm_kernel::keys::Offset>(
+    m: &K,
+    s: &K,
+    p: &K,
+    leg: &StrKeys<'_, O>,
+    options: BuildOptions,
+    build: bool,
+) -> Analysis {
+    if build {
+        match mlm_kernel::build_genealogy(m, s, p, leg, options) {
+            Ok((g, warnings)) => Ok((Some(g), warnings)),
+            Err(KernelError::Genealogy { findings }) => Ok((None, findings)),
+            Err(e) => Err(e),
+        }
+    } else {
+        mlm_kernel::validate_genealogy(m, s, p, leg, options).map(|f| (None, f))
+    }
+}
+
+fn analyse(
+    py: Python<'_>,
+    member_id: &Bound<'_, PyAny>,
+    sponsor_id: &Bound<'_, PyAny>,
+    placement_id: &Bound<'_, PyAny>,
+    leg: &Bound<'_, PyAny>,
+    allow_multiple_roots: bool,
+    build: bool,
+) -> PyResult<(Option<Genealogy>, Py<PyAny>)> {
+    let arrays = [
+        import_array(py, member_id, "member_id")?,
+        import_array(py, sponsor_id, "sponsor_id")?,
+        import_array(py, placement_id, "placement_id")?,
+    ];
+    let leg_array = import_array(py, leg, "leg")?;
+    let leg_keys = leg_column(py, &leg_array)?;
+    let m = id_column(py, &arrays[0], "member_id")?;
+    let s = id_column(py, &arrays[1], "sponsor_id")?;
+    let p = id_column(py, &arrays[2], "placement_id")?;
+    let options = BuildOptions { allow_multiple_roots };
+    let outcome = py.detach(|| match (&m, &s, &p) {
+        (IdColumn::Int(m), IdColumn::Int(s), IdColumn::Int(p)) => Some(run(m, s, p, &leg_keys, options, build)),
+        (IdColumn::Str(m), IdColumn::Str(s), IdColumn::Str(p)) => Some(run(m, s, p, &leg_keys, options, build)),
+        (IdColumn::LargeStr(m), IdColumn::LargeStr(s), IdColumn::LargeStr(p)) => {
+            Some(run(m, s, p, &leg_keys, options, build))
+        }
+        _ => None,
+    });
+    let Some(outcome) = outcome else {
+        return Err(input_error(
+            py,
+            format!(
+                "member_id, sponsor_id and placement_id must have one type, not {}, {}, {}",
+                arrays[0].data_type(),
+                arrays[1].data_type(),
+                arrays[2].data_type()
+            ),
+        ));
+    };
+    let (genealogy, findings) = outcome.map_err(|e| to_py_err(py, e))?;
+    Ok((genealogy, findings_batch(py, &findings)?))
+}
+
+/// Builds the two trees; returns `(core, findings)` where `core` is None when a finding is fatal.
+#[pyfunction]
+#[pyo3(signature = (member_id, sponsor_id, placement_id, leg, *, allow_multiple_roots = false))]
+pub fn build_genealogy(
+    py: Python<'_>,
+    member_id: &Bound<'_, PyAny>,
+    sponsor_id: &Bound<'_, PyAny>,
+    placement_id: &Bound<'_, PyAny>,
+    leg: &Bound<'_, PyAny>,
+    allow_multiple_roots: bool,
+) -> PyResult<(Option<GenealogyCore>, Py<PyAny>)> {
+    let (genealogy, findings) = analyse(py, member_id, sponsor_id, placement_id, leg, allow_multiple_roots, true)?;
+    Ok((genealogy.map(|g| GenealogyCore { inner: Arc::new(g) }), findings))
+}
+
+/// Every finding, fatal or not, as a record batch `(row, code, severity, detail)`.
+#[pyfunction]
+#[pyo3(signature = (member_id, sponsor_id, placement_id, leg, *, allow_multiple_roots = false))]
+pub fn validate_genealogy(
+    py: Python<'_>,
+    member_id: &Bound<'_, PyAny>,
+    sponsor_id: &Bound<'_, PyAny>,
+    placement_id: &Bound<'_, PyAny>,
+    leg: &Bound<'_, PyAny>,
+    allow_multiple_roots: bool,
+) -> PyResult<Py<PyAny>> {
+    Ok(analyse(py, member_id, sponsor_id, placement_id, leg, allow_multiple_roots, false)?.1)
+}
+
+fn int64_array(py: Python<'_>, values: Vec<i64>) -> PyResult<Py<PyAny>> {
+    Ok(Int64Array::from(values).into_data().to_pyarrow(py)?.unbind())
+}
+
+fn index_array(py: Python<'_>, values: &[u32]) -> PyResult<Py<PyAny>> {
+    let array: Int64Array = values.iter().map(|&v| if v == NONE { None } else { Some(v as i64) }).collect();
+    Ok(array.into_data().to_pyarrow(py)?.unbind())
+}
+
+/// A built genealogy held in Rust; `mlm_core.Genealogy` wraps it with the ids.
+#[pyclass(frozen, module = "mlm_core._mlm_core")]
+pub struct GenealogyCore {
+    inner: Arc<Genealogy>,
+}
+
+#[pymethods]
+impl GenealogyCore {
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Subtree aggregate `op` of `values` (int64, no nulls; None for a plain count) on `tree`.
+    #[pyo3(signature = (tree, op, values = None))]
+    fn rollup(&self, py: Python<'_>, tree: &str, op: &str, values: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let tree = tree_arg(py, tree)?;
+        let op = op_arg(py, op)?;
+        let array = values.map(|v| import_array(py, v, "values")).transpose()?;
+        let slice = array.as_ref().map(|a| int64_values(py, a, "values")).transpose()?;
+        let inner = &self.inner;
+        let result = py.detach(|| inner.rollup(tree, op, slice)).map_err(|e| to_py_err(py, e))?;
+        int64_array(py, result)
+    }
+
+    /// `(left, right)`: placement-subtree totals of `values` under each member's L and R child.
+    fn leg_volumes(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let array = import_array(py, values, "values")?;
+        let slice = int64_values(py, &array, "values")?;
+        let inner = &self.inner;
+        let (left, right) = py.detach(|| inner.leg_volumes(slice)).map_err(|e| to_py_err(py, e))?;
+        Ok((int64_array(py, left)?, int64_array(py, right)?))
+    }
+
+    /// Parent row of every member (null for a root).
+    fn parent(&self, py: Python<'_>, tree: &str) -> PyResult<Py<PyAny>> {
+        index_array(py, self.inner.tree(tree_arg(py, tree)?).parent())
+    }
+
+    /// Member rows in breadth-first order: every parent before its children.
+    fn order(&self, py: Python<'_>, tree: &str) -> PyResult<Py<PyAny>> {
+        index_array(py, self.inner.tree(tree_arg(py, tree)?).order())
+    }
+
+    fn depth(&self, py: Python<'_>, tree: &str) -> PyResult<Py<PyAny>> {
+        let depth = self.inner.tree(tree_arg(py, tree)?).depth();
+        int64_array(py, depth.iter().map(|&d| d as i64).collect())
+    }
+
+    fn level_histogram(&self, py: Python<'_>, tree: &str) -> PyResult<Py<PyAny>> {
+        let counts = self.inner.tree(tree_arg(py, tree)?).level_histogram();
+        int64_array(py, counts.into_iter().map(|c| c as i64).collect())
+    }
+
+    fn children(&self, py: Python<'_>, tree: &str, row: usize) -> PyResult<Py<PyAny>> {
+        let index = self.inner.tree(tree_arg(py, tree)?);
+        if row >= index.len() {
+            return Err(input_error(py, format!("row {row} is out of range for {} members", index.len())));
+        }
+        index_array(py, index.children(row))
+    }
+
+    /// 0 for a root, 1 for L, 2 for R.
+    fn leg_codes(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(UInt8Array::from(self.inner.leg().to_vec()).into_data().to_pyarrow(py)?.unbind())
+    }
+
+    fn rows_topological(&self, py: Python<'_>, tree: &str) -> PyResult<bool> {
+        Ok(self.inner.tree(tree_arg(py, tree)?).rows_topological())
+    }
+}
