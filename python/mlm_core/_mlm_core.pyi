@@ -2,6 +2,16 @@
 
 from typing import Any, final
 
+__all__ = [
+    "MAX_MEMBERS",
+    "GenealogyCore",
+    "__version__",
+    "build_genealogy",
+    "synth_placement",
+    "synth_sponsors",
+    "validate_genealogy",
+]
+
 __version__: str
 MAX_MEMBERS: int
 

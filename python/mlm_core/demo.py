@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import synth
+from ._arrow import as_table
 from .genealogy import Genealogy, validate_genealogy
 
 T = TypeVar("T")
@@ -67,9 +68,8 @@ def run_demo(
             """SELECT m.member_id, COALESCE(SUM(v.pv), 0)::BIGINT AS pv, COALESCE(SUM(v.bv), 0)::BIGINT AS bv
                FROM members m LEFT JOIN volumes v USING (member_id)
                GROUP BY m.member_id, m.rowid ORDER BY m.rowid"""
-        ).arrow()
-        if isinstance(per_member, pa.RecordBatchReader):
-            per_member = per_member.read_all()
+        )
+        per_member = as_table(per_member, "volumes per member")
 
         def rollups() -> pa.Table:
             legs = genealogy.leg_volumes(per_member.column("bv"))

@@ -207,7 +207,9 @@ class Genealogy:
             try:
                 ids = ids.cast(self.member_ids.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise InputError(f"member_ids of type {ids.type} cannot match ids of type {self.member_ids.type}")
+                raise InputError(
+                    f"member_ids of type {ids.type} cannot match ids of type {self.member_ids.type}"
+                ) from None
         return pc.index_in(ids, value_set=self.member_ids).cast(pa.int64())
 
     def parent(self, tree: TreeName = "sponsor") -> pa.Array:

@@ -1,6 +1,6 @@
 """Synthetic companies: deterministic by seed, shaped like real networks, and a few pathological ones.
 
-* :func:`network` — heavy-tailed sponsoring (a few big builders, most members with 0–3 recruits) and
+* :func:`network` — heavy-tailed sponsoring (a few big builders, most members with 0-3 recruits) and
   binary placement by spillover inside the sponsor's own placement subtree; statuses and join dates.
 * :func:`volumes` — a period's orders per member (PV in hundredths, BV in cents) with some returns.
 * :func:`chain` (a deep line) and :func:`star` (one sponsor with every other member as recruit).
@@ -126,7 +126,7 @@ def star(members: int, *, id_kind: IdKind = "string", seed: int = 0) -> pa.Table
 
 def volumes(members: pa.Table, *, period: str = "2026-11", seed: int = 0) -> pa.Table:
     """A period's orders: ``(order_id, member_id, period, pv, bv)`` int64, PV in hundredths and BV in
-    cents. Most active members order one package (25–200 PV, BV 80% of PV), some a second; a few
+    cents. Most active members order one package (25-200 PV, BV 80% of PV), some a second; a few
     inactive members order too; about 1.5% of rows are returns (negative)."""
     count = members.num_rows
     rng = np.random.default_rng([seed, 7])

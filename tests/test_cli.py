@@ -1,0 +1,62 @@
+"""The mlm-core command line: exit codes, messages without tracebacks, the demo on a DuckDB file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from mlm_core.cli import main
+
+
+def test_synth_then_validate_is_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "--members", "500", "--out", str(tmp_path), "--format", "csv"]) == 0
+    assert (tmp_path / "members.csv").exists() and (tmp_path / "orders.csv").exists()
+    members = pacsv.read_csv(tmp_path / "members.csv")
+    canonical = members.rename_columns(["member_id", "sponsor_id", "placement_id", "leg", "status", "join_date"])
+    pacsv.write_csv(canonical, tmp_path / "canonical.csv")
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path / "canonical.csv")]) == 0
+    assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
+
+
+def test_validate_reports_findings_with_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = pa.table({"member_id": ["1", "2", "3"], "sponsor_id": [None, "1", "9"],
+                    "placement_id": [None, "1", "1"], "leg": [None, "L", "R"]})
+    pacsv.write_csv(bad, tmp_path / "bad.csv")
+    assert main(["validate", str(tmp_path / "bad.csv")]) == 1
+    out = capsys.readouterr().out
+    assert "1 error(s)" in out and "row 2: orphan_sponsor (error): sponsor_id '9'" in out
+
+
+def test_user_mistakes_exit_2_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+    pacsv.write_csv(pa.table({"id": [1]}), tmp_path / "x.csv")
+    assert main(["validate", str(tmp_path / "x.csv")]) == 2
+    assert "lacks column(s) member_id" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["frobnicate"])
+    assert usage.value.code == 2
+
+
+def test_demo_writes_the_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "demo.duckdb"
+    assert main(["demo", "--members", "3000", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "genealogy whole: 0 errors, 0 warnings" in out
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.sql("SELECT count(*) FROM members").fetchall() == [(3000,)]
+    root_group_pv, total_pv = con.sql(
+        "SELECT (SELECT group_pv FROM member_rollups WHERE member_id = 'M00000001'), "
+        "(SELECT sum(pv) FROM volumes)"
+    ).fetchall()[0]
+    assert root_group_pv == total_pv
+    downline, members = con.sql(
+        "SELECT (SELECT downline FROM member_rollups WHERE member_id = 'M00000001'), count(*) - 1 FROM members"
+    ).fetchall()[0]
+    assert downline == members
