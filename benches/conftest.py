@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from mlm_core import Genealogy, synth
 
 

@@ -15,8 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from mlm_core import Genealogy
 from pytest_benchmark.fixture import BenchmarkFixture
+
+from mlm_core import Genealogy
 
 
 def python_rollup(parent: list[int | None], values: list[int], order: list[int]) -> list[int]:
