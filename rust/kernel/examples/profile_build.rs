@@ -14,7 +14,15 @@ fn main() {
     let (g, w) = build_genealogy(&m.view(), &sp.view(), &pl.view(), &lg.view(), BuildOptions::default()).unwrap();
     eprintln!("build {:?} warnings {}", t.elapsed(), w.len());
     let v: Vec<i64> = (0..n as i64).collect();
-    let t = Instant::now();
-    let _ = g.leg_volumes(&v).unwrap();
-    eprintln!("leg_volumes {:?}", t.elapsed());
+    for _ in 0..3 {
+        let t = Instant::now();
+        let _ = g.leg_volumes(&v).unwrap();
+        eprintln!("leg_volumes {:?}", t.elapsed());
+        let t = Instant::now();
+        let _ = g.rollup(Tree::Placement, RollupOp::Sum, Some(&v)).unwrap();
+        eprintln!("placement sum {:?}", t.elapsed());
+        let t = Instant::now();
+        let _ = g.rollup(Tree::Sponsor, RollupOp::Sum, Some(&v)).unwrap();
+        eprintln!("sponsor sum {:?}", t.elapsed());
+    }
 }

@@ -1,20 +1,15 @@
 //! Building and validating the two trees of a member table (issue 2): the sponsor (enrollment) tree and
 //! the placement (binary) tree. Every pass is an iterative loop over arrays; nothing recurses on depth.
-use std::hash::{BuildHasher, Hash};
 use std::sync::OnceLock;
 
-use hashbrown::hash_table::{Entry, HashTable};
 use rayon::prelude::*;
-use rustc_hash::FxBuildHasher;
 
 use crate::error::{invalid, Code, Finding, KernelError, Result, Severity};
+use crate::id_index::{IdIndex, NULL_LINK, UNKNOWN_LINK};
 use crate::keys::{KeyColumn, Offset, StrKeys};
 
 /// The "no member" index: a root's parent, an empty slot.
 pub const NONE: u32 = u32::MAX;
-/// Link states while resolving ids (never stored in a built tree).
-const NULL_LINK: u32 = u32::MAX;
-const UNKNOWN_LINK: u32 = u32::MAX - 1;
 /// The largest member table we index with u32.
 pub const MAX_MEMBERS: usize = (u32::MAX - 2) as usize;
 /// Ids named in one finding's detail before "…and N more".
@@ -372,10 +367,20 @@ fn analyse<K: KeyColumn, O: Offset>(
     drop(sponsor_link);
     drop(placement_link);
 
-    check_slots(&placement_parent, &legs, member_id, &mut findings);
     check_roots(&roots, n, member_id, options, &mut findings);
-    let sponsor_depth = walk_up(&sponsor_parent, Tree::Sponsor, member_id, &mut findings);
-    let placement_depth = walk_up(&placement_parent, Tree::Placement, member_id, &mut findings);
+    // The slot check and the two trees' walks are independent: one core each where there are cores.
+    let ((slot_findings, (sponsor_depth, sponsor_findings)), (placement_depth, placement_findings)) = rayon::join(
+        || {
+            rayon::join(
+                || check_slots(&placement_parent, &legs, member_id),
+                || walk_up(&sponsor_parent, Tree::Sponsor, member_id),
+            )
+        },
+        || walk_up(&placement_parent, Tree::Placement, member_id),
+    );
+    findings.extend(slot_findings);
+    findings.extend(sponsor_findings);
+    findings.extend(placement_findings);
 
     let fatal = findings.iter().any(|f| f.code.severity() == Severity::Error);
     let genealogy = if fatal {
@@ -390,129 +395,8 @@ fn analyse<K: KeyColumn, O: Offset>(
     Ok((genealogy, findings))
 }
 
-/// The id -> row index: compact hash tables of `(row, tag)` pairs (8 bytes a slot), sharded by hash so
-/// that each core builds one shard. The tag (32 more bits of the hash) lets a lookup settle on a row
-/// without reading the member's id; the id is then compared in a separate, cache-friendly pass.
-struct IdIndex<'k, K: KeyColumn> {
-    member_id: &'k K,
-    shards: Vec<HashTable<Slot>>,
-}
-
-#[derive(Clone, Copy)]
-struct Slot {
-    row: u32,
-    tag: u32,
-}
-
-fn hash_key<T: Hash>(key: T) -> u64 {
-    FxBuildHasher.hash_one(key)
-}
-
-fn tag_of(hash: u64) -> u32 {
-    (hash >> 32) as u32
-}
-
-fn shard_of(hash: u64, shards: usize) -> usize {
-    // Bits the table itself uses least (it takes the low bits for buckets and the top 7 as tags).
-    ((hash >> 20) as u16 as usize) % shards
-}
-
-impl<'k, K: KeyColumn> IdIndex<'k, K> {
-    /// Indexes every present id; null and repeated ids become findings (a repeated id keeps its first
-    /// row, whatever the number of shards).
-    fn build(member_id: &'k K, findings: &mut Vec<Finding>) -> Self {
-        let n = member_id.len();
-        let hashes: Vec<u64> =
-            (0..n).into_par_iter().with_min_len(1 << 14).map(|r| member_id.get(r).map_or(0, hash_key)).collect();
-        let shard_count = rayon::current_num_threads().clamp(1, 64);
-        let built: Vec<(HashTable<Slot>, Vec<Finding>)> = (0..shard_count)
-            .into_par_iter()
-            .map(|shard| {
-                let mut table = HashTable::with_capacity(n / shard_count + n / (16 * shard_count) + 16);
-                let mut duplicates = Vec::new();
-                for (row, &hash) in hashes.iter().enumerate() {
-                    if shard_of(hash, shard_count) != shard {
-                        continue;
-                    }
-                    let Some(key) = member_id.get(row) else { continue };
-                    let tag = tag_of(hash);
-                    let same = |slot: &Slot| slot.tag == tag && member_id.get(slot.row as usize) == Some(key);
-                    match table.entry(hash, same, |slot| hashes[slot.row as usize]) {
-                        Entry::Occupied(first) => duplicates.push(Finding::new(
-                            row,
-                            Code::DuplicateId,
-                            format!("member_id {} is also at row {}", member_id.display(row), first.get().row),
-                        )),
-                        Entry::Vacant(vacant) => {
-                            vacant.insert(Slot { row: row as u32, tag });
-                        }
-                    }
-                }
-                (table, duplicates)
-            })
-            .collect();
-        let mut shards = Vec::with_capacity(shard_count);
-        for (table, duplicates) in built {
-            shards.push(table);
-            findings.extend(duplicates);
-        }
-        if member_id.may_have_nulls() {
-            for row in 0..n {
-                if member_id.get(row).is_none() {
-                    findings.push(Finding::new(row, Code::MissingId, "member_id is null".to_string()));
-                }
-            }
-        }
-        IdIndex { member_id, shards }
-    }
-
-    /// The row of `key`, comparing ids in full (the slow path, for a tag that matched a different id).
-    fn find_exact(&self, key: K::Key<'k>) -> u32 {
-        let hash = hash_key(key);
-        let tag = tag_of(hash);
-        let same = |slot: &Slot| slot.tag == tag && self.member_id.get(slot.row as usize) == Some(key);
-        self.shards[shard_of(hash, self.shards.len())].find(hash, same).map_or(UNKNOWN_LINK, |slot| slot.row)
-    }
-
-    /// Each row's link as a member index, `NULL_LINK` for a null, `UNKNOWN_LINK` for an id not in the
-    /// table. Where `same_as` holds the same id on a row (a recruit placed right under its sponsor),
-    /// its already resolved link is reused. Read-only lookups, so all cores share them.
-    fn resolve(&self, column: &'k K, same_as: Option<(&'k K, &[u32])>) -> Vec<u32> {
-        let shard_count = self.shards.len();
-        // Pass 1: a candidate row by hash and tag alone, never touching the member ids.
-        let mut links: Vec<u32> = (0..column.len())
-            .into_par_iter()
-            .with_min_len(1 << 14)
-            .map(|row| match column.get(row) {
-                None => NULL_LINK,
-                Some(key) => {
-                    if let Some((other, links)) = same_as {
-                        if other.get(row) == Some(key) {
-                            return links[row];
-                        }
-                    }
-                    let hash = hash_key(key);
-                    let tag = tag_of(hash);
-                    self.shards[shard_of(hash, shard_count)]
-                        .find(hash, |slot| slot.tag == tag)
-                        .map_or(UNKNOWN_LINK, |slot| slot.row)
-                }
-            })
-            .collect();
-        // Pass 2: confirm each candidate's id; independent loads that the CPU overlaps.
-        links.par_iter_mut().with_min_len(1 << 14).enumerate().for_each(|(row, link)| {
-            if *link < UNKNOWN_LINK {
-                let key = column.get(row);
-                if self.member_id.get(*link as usize) != key {
-                    *link = key.map_or(NULL_LINK, |k| self.find_exact(k));
-                }
-            }
-        });
-        links
-    }
-}
-
-fn check_slots<K: KeyColumn>(placement_parent: &[u32], legs: &[u8], member_id: &K, findings: &mut Vec<Finding>) {
+fn check_slots<K: KeyColumn>(placement_parent: &[u32], legs: &[u8], member_id: &K) -> Vec<Finding> {
+    let mut findings = Vec::new();
     let mut holder = vec![NONE; placement_parent.len() * 2];
     for (row, (&p, &l)) in placement_parent.iter().zip(legs).enumerate() {
         if p == NONE || l == Leg::Root as u8 {
@@ -536,6 +420,7 @@ fn check_slots<K: KeyColumn>(placement_parent: &[u32], legs: &[u8], member_id: &
             ));
         }
     }
+    findings
 }
 
 fn check_roots<K: KeyColumn>(
@@ -567,7 +452,8 @@ fn check_roots<K: KeyColumn>(
 /// Walks every member up its parent chain once, memoised: reports each cycle of `parent` (a
 /// functional graph) with its members in order, and returns every member's depth (meaningful only once
 /// the tree is whole). Linear in the number of members, whatever the depth.
-fn walk_up<K: KeyColumn>(parent: &[u32], tree: Tree, member_id: &K, findings: &mut Vec<Finding>) -> Vec<u32> {
+fn walk_up<K: KeyColumn>(parent: &[u32], tree: Tree, member_id: &K) -> (Vec<u32>, Vec<Finding>) {
+    let mut findings = Vec::new();
     const UNSEEN: u32 = u32::MAX;
     const ON_PATH: u32 = u32::MAX - 1;
     let n = parent.len();
@@ -590,7 +476,7 @@ fn walk_up<K: KeyColumn>(parent: &[u32], tree: Tree, member_id: &K, findings: &m
                 }
                 ON_PATH => {
                     let at = path.iter().rposition(|&x| x == v).unwrap_or(0);
-                    report_cycle(&path[at..], tree, member_id, findings);
+                    report_cycle(&path[at..], tree, member_id, &mut findings);
                     break;
                 }
                 d => {
@@ -603,7 +489,7 @@ fn walk_up<K: KeyColumn>(parent: &[u32], tree: Tree, member_id: &K, findings: &m
             depth[x as usize] = top_depth + i as u32;
         }
     }
-    depth
+    (depth, findings)
 }
 
 fn report_cycle<K: KeyColumn>(cycle: &[u32], tree: Tree, member_id: &K, findings: &mut Vec<Finding>) {
@@ -629,26 +515,31 @@ fn check_sponsor_line<K: KeyColumn>(
     findings: &mut Vec<Finding>,
 ) {
     let (pre, size) = placement.preorder();
-    for row in 0..sponsor.len() {
-        let s = sponsor.parent[row];
-        let p = placement.parent[row];
-        if s == NONE || p == NONE {
-            continue;
-        }
-        let (s, p) = (s as usize, p as usize);
-        if !(pre[s] <= pre[p] && pre[p] < pre[s] + size[s]) {
-            findings.push(Finding::new(
-                row,
-                Code::PlacementOutsideSponsorLine,
-                format!(
-                    "member {} is placed under {}, outside the placement subtree of its sponsor {}",
-                    member_id.display(row),
-                    member_id.display(p),
-                    member_id.display(s)
-                ),
-            ));
-        }
-    }
+    let outside: Vec<Finding> = (0..sponsor.len())
+        .into_par_iter()
+        .with_min_len(1 << 14)
+        .filter_map(|row| {
+            let (s, p) = (sponsor.parent[row], placement.parent[row]);
+            if s == NONE || p == NONE {
+                return None;
+            }
+            let (s, p) = (s as usize, p as usize);
+            let inside = pre[s] <= pre[p] && pre[p] < pre[s] + size[s];
+            (!inside).then(|| {
+                Finding::new(
+                    row,
+                    Code::PlacementOutsideSponsorLine,
+                    format!(
+                        "member {} is placed under {}, outside the placement subtree of its sponsor {}",
+                        member_id.display(row),
+                        member_id.display(p),
+                        member_id.display(s)
+                    ),
+                )
+            })
+        })
+        .collect();
+    findings.extend(outside);
 }
 
 fn name_list<K: KeyColumn>(rows: impl Iterator<Item = usize>, total: usize, member_id: &K) -> String {

@@ -25,6 +25,10 @@ pub trait KeyColumn: Sync {
     fn len(&self) -> usize;
     fn get(&self, row: usize) -> Option<Self::Key<'_>>;
     fn display(&self, row: usize) -> String;
+    /// Hints that `row` will be read soon (its offset or value): the first step of a batched lookup.
+    fn prefetch_row(&self, _row: usize) {}
+    /// Hints that `row`'s id bytes will be read soon; `prefetch_row` came a step earlier.
+    fn prefetch_key(&self, _row: usize) {}
     /// False when the column is known to hold no null (no validity bitmap): null scans can be skipped.
     fn may_have_nulls(&self) -> bool {
         true
@@ -40,6 +44,10 @@ pub struct IntKeys<'a> {
 }
 
 impl KeyColumn for IntKeys<'_> {
+    #[inline]
+    fn prefetch_row(&self, row: usize) {
+        crate::id_index::prefetch(&self.values[row]);
+    }
     type Key<'k> = i64 where Self: 'k;
     fn len(&self) -> usize {
         self.values.len()
@@ -105,6 +113,17 @@ impl<'a, O: Offset> StrKeys<'a, O> {
 }
 
 impl<O: Offset> KeyColumn for StrKeys<'_, O> {
+    #[inline]
+    fn prefetch_row(&self, row: usize) {
+        crate::id_index::prefetch(&self.offsets[row]);
+    }
+    #[inline]
+    fn prefetch_key(&self, row: usize) {
+        let start = self.offsets[row].to_usize();
+        if start < self.data.len() {
+            crate::id_index::prefetch(&self.data[start]);
+        }
+    }
     type Key<'k> = &'k [u8] where Self: 'k;
     fn len(&self) -> usize {
         self.offsets.len() - 1

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod genealogy;
+mod id_index;
 pub mod keys;
 pub mod rng;
 pub mod rollup;

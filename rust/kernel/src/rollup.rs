@@ -23,14 +23,21 @@ impl RollupOp {
     }
 }
 
-/// Folds every member's accumulator into its parent's, children before parents. Returns the row whose
-/// parent's fold failed (overflow).
-fn fold_up(tree: &TreeIndex, acc: &mut [i64], combine: impl Fn(i64, i64) -> Option<i64>) -> std::result::Result<(), usize> {
+/// Folds every member's accumulator into its parent's, children before parents; `on_final(v, p, total)`
+/// sees each member's finished subtree total just before it goes into its parent's. Returns the row
+/// whose fold failed (overflow).
+fn fold_up(
+    tree: &TreeIndex,
+    acc: &mut [i64],
+    combine: impl Fn(i64, i64) -> Option<i64>,
+    mut on_final: impl FnMut(usize, usize, i64),
+) -> std::result::Result<(), usize> {
     let parent = tree.parent();
     let mut fold = |v: usize| -> std::result::Result<(), usize> {
         let p = parent[v];
         if p != NONE {
             let p = p as usize;
+            on_final(v, p, acc[v]);
             acc[p] = combine(acc[p], acc[v]).ok_or(p)?;
         }
         Ok(())
@@ -46,6 +53,10 @@ fn fold_up(tree: &TreeIndex, acc: &mut [i64], combine: impl Fn(i64, i64) -> Opti
         }
     }
     Ok(())
+}
+
+fn overflow(tree: Tree, row: usize) -> KernelError {
+    KernelError::Overflow { context: format!("{} subtree sum", tree.as_str()), row: Some(row) }
 }
 
 impl Genealogy {
@@ -76,32 +87,31 @@ impl Genealogy {
             (_, None) => return Err(invalid(format!("rollup '{}' needs values", op.as_str()))),
         };
         let folded = match op {
-            RollupOp::Sum | RollupOp::Count => fold_up(index, &mut acc, i64::checked_add),
-            RollupOp::Max => fold_up(index, &mut acc, |a, b| Some(a.max(b))),
+            RollupOp::Sum | RollupOp::Count => fold_up(index, &mut acc, i64::checked_add, |_, _, _| {}),
+            RollupOp::Max => fold_up(index, &mut acc, |a, b| Some(a.max(b)), |_, _, _| {}),
         };
-        folded.map_err(|row| KernelError::Overflow {
-            context: format!("{} subtree sum", tree.as_str()),
-            row: Some(row),
-        })?;
+        folded.map_err(|row| overflow(tree, row))?;
         Ok(acc)
     }
 
     /// Total of `values` in the placement subtree under each member's left and right child (0 where the
     /// slot is empty).
     pub fn leg_volumes(&self, values: &[i64]) -> Result<(Vec<i64>, Vec<i64>)> {
-        let subtree = self.rollup(Tree::Placement, RollupOp::Sum, Some(values))?;
+        self.check_len(values)?;
+        let mut acc = values.to_vec();
         let mut left = vec![0i64; self.len()];
         let mut right = vec![0i64; self.len()];
-        for (v, (&p, &leg)) in self.placement.parent.iter().zip(&self.leg).enumerate() {
-            if p == NONE {
-                continue;
-            }
-            if leg == Leg::Left as u8 {
-                left[p as usize] = subtree[v];
+        // One pass: a child's subtree total is final when it is folded into its parent, so it is also
+        // the parent's volume on the child's leg.
+        let legs = &self.leg;
+        fold_up(&self.placement, &mut acc, i64::checked_add, |v, p, total| {
+            if legs[v] == Leg::Left as u8 {
+                left[p] = total;
             } else {
-                right[p as usize] = subtree[v];
+                right[p] = total;
             }
-        }
+        })
+        .map_err(|row| overflow(Tree::Placement, row))?;
         Ok((left, right))
     }
 }
