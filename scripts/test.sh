@@ -11,4 +11,6 @@ ruff check python tests benches
 mypy
 python -m mypy.stubtest mlm_core._mlm_core
 echo "== pytest"
-python -m pytest -q "$@"
+# Doctests of the package (its numpydoc Examples), the tests, and every benchmark once with its result
+# checked (timing is off unless --benchmark-enable is passed).
+python -m pytest -q --doctest-modules --ignore=python/mlm_core/__main__.py python/mlm_core tests benches "$@"
