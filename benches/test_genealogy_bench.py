@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from mlm_core import Genealogy
+from mlm_core import Genealogy, synth
 
 
 def python_rollup(parent: list[int | None], values: list[int], order: list[int]) -> list[int]:
@@ -55,6 +55,18 @@ def test_from_arrow_string_ids(benchmark: BenchmarkFixture, big_members: pa.Tabl
     g = benchmark.pedantic(Genealogy.from_arrow, args=(big_members,), rounds=3, iterations=1)
     assert len(g) == big_members.num_rows
     assert g.warnings.num_rows == 0
+
+
+def test_deep_chain_build_and_rollup(benchmark: BenchmarkFixture) -> None:
+    """A chain as deep as the big network is large (10M deep in the measurement run): no recursion."""
+    n = int(os.environ.get("MLM_BENCH_MEMBERS", 200_000))
+    chain = synth.chain(n, id_kind="int")
+
+    def build_and_roll() -> pa.Array:
+        return Genealogy.from_arrow(chain).rollup(op="count")
+
+    counts = benchmark.pedantic(build_and_roll, rounds=1, iterations=1)
+    assert counts[0].as_py() == n and counts[n - 1].as_py() == 1
 
 
 def test_rollup_sum_sponsor_big(benchmark: BenchmarkFixture, big_genealogy: Genealogy) -> None:
@@ -105,7 +117,7 @@ def test_rollup_pure_python(
 PEAK_SCRIPT = textwrap.dedent(
     """
     import json, resource, sys, numpy as np, pyarrow.parquet as pq
-    from mlm_core import Genealogy
+    from mlm_core import Genealogy, synth
     table = pq.read_table(sys.argv[1])
     loaded_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     g = Genealogy.from_arrow(table)

@@ -11,6 +11,7 @@ ruff check python tests benches
 mypy
 python -m mypy.stubtest mlm_core._mlm_core
 echo "== pytest"
-# Doctests of the package (its numpydoc Examples), the tests, and every benchmark once with its result
-# checked (timing is off unless --benchmark-enable is passed).
-python -m pytest -q --doctest-modules --ignore=python/mlm_core/__main__.py python/mlm_core tests benches "$@"
+echo "== doctests (the Examples sections of the package's docstrings)"
+python -m pytest -q -p no:cacheprovider --doctest-modules --ignore=python/mlm_core/__main__.py python/mlm_core
+echo "== pytest: tests, and every benchmark once with its result checked (timing off)"
+python -m pytest -q tests benches "$@"

@@ -225,3 +225,23 @@ def test_star_with_a_million_recruits() -> None:
     assert len(g.children(1)) == n - 1
     assert g.level_histogram().column("members").to_pylist() == [1, n - 1]
     assert g.rollup(op="count", tree="placement")[0].as_py() == n
+
+
+def test_any_arrow_stream_object_is_accepted(small_members: pa.Table) -> None:
+    class StreamOnly:
+        """Like a polars DataFrame: only the Arrow PyCapsule stream interface."""
+
+        def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+            return small_members.__arrow_c_stream__(requested_schema)
+
+    g = Genealogy.from_arrow(StreamOnly())
+    assert g.rollup(VALUES).to_pylist() == [28, 18, 9, 11, 5, 6, 7]
+    assert g.rollup(pa.chunked_array([VALUES[:3], VALUES[3:]])).to_pylist() == [28, 18, 9, 11, 5, 6, 7]
+
+
+def test_a_kernel_panic_is_an_internal_error_not_a_crash() -> None:
+    from mlm_core import _mlm_core
+    from mlm_core.errors import InternalError
+
+    with pytest.raises(InternalError, match="panic guard self-test"):
+        _mlm_core.panic_guard_selftest()

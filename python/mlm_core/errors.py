@@ -44,3 +44,7 @@ class AmountOverflowError(MlmCoreError, OverflowError):
     def __init__(self, message: str, *, row: int | None = None) -> None:
         super().__init__(message)
         self.row = row
+
+
+class InternalError(MlmCoreError):
+    """A kernel failed in a way it never should (a bug in mlm_core, not in the input): please report it."""

@@ -35,3 +35,24 @@ pub fn to_py_err(py: Python<'_>, err: KernelError) -> PyErr {
 pub fn input_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
     raise(py, "InputError", message.into())
 }
+
+/// Runs a kernel with the GIL released. A kernel error becomes its Python exception; a panic (a bug:
+/// kernels return errors for every bad input) becomes `mlm_core.errors.InternalError` instead of
+/// unwinding into Python.
+pub fn run_detached<T: Send>(
+    py: Python<'_>,
+    kernel: impl FnOnce() -> Result<T, KernelError> + Send,
+) -> PyResult<T> {
+    match py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(kernel))) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(to_py_err(py, err)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(raise(py, "InternalError", format!("mlm_core kernel failed (a bug, please report it): {what}")))
+        }
+    }
+}

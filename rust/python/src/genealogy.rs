@@ -9,7 +9,7 @@ use mlm_kernel::{BuildOptions, Finding, Genealogy, KernelError, KeyColumn, Rollu
 use pyo3::prelude::*;
 
 use crate::arrow_in::{id_column, import_array, int64_values, leg_column, IdColumn};
-use crate::errors::{input_error, to_py_err};
+use crate::errors::{input_error, run_detached};
 
 fn tree_arg(py: Python<'_>, tree: &str) -> PyResult<Tree> {
     match tree {
@@ -86,14 +86,14 @@ fn analyse(
     let s = id_column(py, &arrays[1], "sponsor_id")?;
     let p = id_column(py, &arrays[2], "placement_id")?;
     let options = BuildOptions { allow_multiple_roots };
-    let outcome = py.detach(|| match (&m, &s, &p) {
-        (IdColumn::Int(m), IdColumn::Int(s), IdColumn::Int(p)) => Some(run(m, s, p, &leg_keys, options, build)),
-        (IdColumn::Str(m), IdColumn::Str(s), IdColumn::Str(p)) => Some(run(m, s, p, &leg_keys, options, build)),
+    let outcome = run_detached(py, || match (&m, &s, &p) {
+        (IdColumn::Int(m), IdColumn::Int(s), IdColumn::Int(p)) => run(m, s, p, &leg_keys, options, build).map(Some),
+        (IdColumn::Str(m), IdColumn::Str(s), IdColumn::Str(p)) => run(m, s, p, &leg_keys, options, build).map(Some),
         (IdColumn::LargeStr(m), IdColumn::LargeStr(s), IdColumn::LargeStr(p)) => {
-            Some(run(m, s, p, &leg_keys, options, build))
+            run(m, s, p, &leg_keys, options, build).map(Some)
         }
-        _ => None,
-    });
+        _ => Ok(None),
+    })?;
     let Some(outcome) = outcome else {
         return Err(input_error(
             py,
@@ -105,7 +105,7 @@ fn analyse(
             ),
         ));
     };
-    let (genealogy, findings) = outcome.map_err(|e| to_py_err(py, e))?;
+    let (genealogy, findings) = outcome;
     Ok((genealogy, findings_batch(py, &findings)?))
 }
 
@@ -167,7 +167,7 @@ impl GenealogyCore {
         let array = values.map(|v| import_array(py, v, "values")).transpose()?;
         let slice = array.as_ref().map(|a| int64_values(py, a, "values")).transpose()?;
         let inner = &self.inner;
-        let result = py.detach(|| inner.rollup(tree, op, slice)).map_err(|e| to_py_err(py, e))?;
+        let result = run_detached(py, || inner.rollup(tree, op, slice))?;
         int64_array(py, result)
     }
 
@@ -176,7 +176,7 @@ impl GenealogyCore {
         let array = import_array(py, values, "values")?;
         let slice = int64_values(py, &array, "values")?;
         let inner = &self.inner;
-        let (left, right) = py.detach(|| inner.leg_volumes(slice)).map_err(|e| to_py_err(py, e))?;
+        let (left, right) = run_detached(py, || inner.leg_volumes(slice))?;
         Ok((int64_array(py, left)?, int64_array(py, right)?))
     }
 

@@ -7,6 +7,13 @@ mod errors;
 mod genealogy;
 mod synth;
 
+/// Panics inside `run_detached`, for the test that proves a kernel panic reaches Python as
+/// `mlm_core.errors.InternalError` rather than unwinding across the FFI boundary.
+#[pyfunction]
+fn panic_guard_selftest(py: Python<'_>) -> PyResult<()> {
+    errors::run_detached(py, || -> Result<(), mlm_kernel::KernelError> { panic!("panic guard self-test") })
+}
+
 #[pymodule]
 fn _mlm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -16,5 +23,6 @@ fn _mlm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(genealogy::validate_genealogy, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_sponsors, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_placement, m)?)?;
+    m.add_function(wrap_pyfunction!(panic_guard_selftest, m)?)?;
     Ok(())
 }

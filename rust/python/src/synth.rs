@@ -5,12 +5,12 @@ use mlm_kernel::genealogy::NONE;
 use pyo3::prelude::*;
 
 use crate::arrow_in::import_array;
-use crate::errors::{input_error, to_py_err};
+use crate::errors::{input_error, run_detached};
 
 /// Sponsor row of each of `n` members in join order (null for the root, row 0).
 #[pyfunction]
 pub fn synth_sponsors(py: Python<'_>, n: usize, seed: u64) -> PyResult<Py<PyAny>> {
-    let sponsors = py.detach(|| mlm_kernel::synth::sponsors(n, seed)).map_err(|e| to_py_err(py, e))?;
+    let sponsors = run_detached(py, || mlm_kernel::synth::sponsors(n, seed))?;
     let array: Int64Array = sponsors.iter().map(|&s| if s == NONE { None } else { Some(s as i64) }).collect();
     Ok(array.into_data().to_pyarrow(py)?.unbind())
 }
@@ -30,8 +30,7 @@ pub fn synth_placement(py: Python<'_>, sponsor_row: &Bound<'_, PyAny>, seed: u64
             Some(r) => return Err(input_error(py, format!("sponsor_row {r} at row {j} must be an earlier row"))),
         });
     }
-    let (parent, leg) =
-        py.detach(|| mlm_kernel::synth::spillover_placement(&sponsors, seed)).map_err(|e| to_py_err(py, e))?;
+    let (parent, leg) = run_detached(py, || mlm_kernel::synth::spillover_placement(&sponsors, seed))?;
     let parent: Int64Array = parent.iter().map(|&s| if s == NONE { None } else { Some(s as i64) }).collect();
     Ok((
         parent.into_data().to_pyarrow(py)?.unbind(),
