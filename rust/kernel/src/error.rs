@@ -93,6 +93,10 @@ pub enum KernelError {
     Genealogy { findings: Vec<Finding> },
     /// Input of the wrong shape: lengths that differ, a null where none is allowed, an out-of-range index.
     InvalidInput { message: String },
+    /// Ids that are no member (volume rows, state, attributes): nothing is ignored.
+    UnknownIds { message: String, rows: Vec<usize> },
+    /// A plan that cannot run (checked again in the kernel; plans are validated when loaded).
+    Plan { message: String },
     /// A sum left the int64 range; `context` names what, `row` the member row where it happened.
     Overflow { context: String, row: Option<usize> },
 }
@@ -109,6 +113,8 @@ impl fmt::Display for KernelError {
                 Ok(())
             }
             KernelError::InvalidInput { message } => f.write_str(message),
+            KernelError::UnknownIds { message, .. } => f.write_str(message),
+            KernelError::Plan { message } => f.write_str(message),
             KernelError::Overflow { context, row: Some(row) } => write!(f, "int64 overflow: {context} at member row {row}"),
             KernelError::Overflow { context, row: None } => write!(f, "int64 overflow: {context}"),
         }

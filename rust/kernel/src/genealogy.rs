@@ -56,13 +56,21 @@ pub struct TreeIndex {
     pub(crate) rows_topological: bool,
     order: OnceLock<Vec<u32>>,
     children: OnceLock<(Vec<u32>, Vec<u32>)>,
+    preorder: OnceLock<(Vec<u32>, Vec<u32>)>,
 }
 
 impl TreeIndex {
     /// `parent` must be acyclic and `depth` its depths (as `walk_up` computes them).
     fn new(parent: Vec<u32>, depth: Vec<u32>) -> Self {
         let rows_topological = parent.par_iter().enumerate().all(|(v, &p)| p == NONE || (p as usize) < v);
-        TreeIndex { parent, depth, rows_topological, order: OnceLock::new(), children: OnceLock::new() }
+        TreeIndex {
+            parent,
+            depth,
+            rows_topological,
+            order: OnceLock::new(),
+            children: OnceLock::new(),
+            preorder: OnceLock::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -111,6 +119,20 @@ impl TreeIndex {
         } else {
             self.order().iter().for_each(|&v| f(v as usize));
         }
+    }
+
+    /// Calls `f` on every member, children before parents.
+    pub(crate) fn for_each_bottom_up(&self, mut f: impl FnMut(usize)) {
+        if self.rows_topological {
+            (0..self.len()).rev().for_each(f);
+        } else {
+            self.order().iter().rev().for_each(|&v| f(v as usize));
+        }
+    }
+
+    /// `(pre, size)` of [`Self::preorder`], computed once.
+    pub(crate) fn preorder_cached(&self) -> &(Vec<u32>, Vec<u32>) {
+        self.preorder.get_or_init(|| self.preorder())
     }
 
     /// Children of `member` in row order.
@@ -186,6 +208,8 @@ pub struct Genealogy {
     pub(crate) sponsor: TreeIndex,
     pub(crate) placement: TreeIndex,
     pub(crate) leg: Vec<u8>,
+    /// Kept for later lookups (volumes, state, attributes) against the same member id column.
+    index: IdIndex,
 }
 
 impl Genealogy {
@@ -204,6 +228,30 @@ impl Genealogy {
     /// 0 for a root, 1 for `L`, 2 for `R`.
     pub fn leg(&self) -> &[u8] {
         &self.leg
+    }
+
+    /// The member row of each id of `ids`, `None` for a null id, `Err(row)` listing the first rows
+    /// whose id is no member. `member_id` must be the column the genealogy was built from (the index
+    /// keeps rows, not ids).
+    pub fn rows_of<'k, K: KeyColumn>(&self, member_id: &'k K, ids: &'k K) -> Result<Vec<u32>> {
+        if member_id.len() != self.len() {
+            return Err(invalid("member_id column is not the one the genealogy was built from"));
+        }
+        let links = self.index.resolve(member_id, ids, None);
+        let unknown: Vec<usize> = links.iter().enumerate().filter(|(_, &l)| l == UNKNOWN_LINK).map(|(r, _)| r).collect();
+        if !unknown.is_empty() {
+            let shown: Vec<String> = unknown.iter().take(DETAIL_IDS).map(|&r| format!("{} (row {r})", ids.display(r))).collect();
+            return Err(KernelError::UnknownIds {
+                message: format!(
+                    "{} id(s) are not members: {}{}",
+                    unknown.len(),
+                    shown.join(", "),
+                    if unknown.len() > DETAIL_IDS { ", …" } else { "" }
+                ),
+                rows: unknown,
+            });
+        }
+        Ok(links.into_iter().map(|l| if l == NULL_LINK { NONE } else { l }).collect())
     }
 }
 
@@ -255,9 +303,8 @@ fn analyse<K: KeyColumn, O: Offset>(
     }
     let mut findings = Vec::new();
     let index = IdIndex::build(member_id, &mut findings);
-    let sponsor_link = index.resolve(sponsor_id, None);
-    let placement_link = index.resolve(placement_id, Some((sponsor_id, &sponsor_link)));
-    drop(index);
+    let sponsor_link = index.resolve(member_id, sponsor_id, None);
+    let placement_link = index.resolve(member_id, placement_id, Some((sponsor_id, &sponsor_link)));
 
     let mut sponsor_parent = vec![NONE; n];
     let mut placement_parent = vec![NONE; n];
@@ -389,7 +436,7 @@ fn analyse<K: KeyColumn, O: Offset>(
         let sponsor = TreeIndex::new(sponsor_parent, sponsor_depth);
         let placement = TreeIndex::new(placement_parent, placement_depth);
         check_sponsor_line(&sponsor, &placement, member_id, &mut findings);
-        Some(Genealogy { sponsor, placement, leg: legs })
+        Some(Genealogy { sponsor, placement, leg: legs, index })
     };
     findings.sort_by_key(|f| (f.row, f.code));
     Ok((genealogy, findings))
@@ -514,7 +561,7 @@ fn check_sponsor_line<K: KeyColumn>(
     member_id: &K,
     findings: &mut Vec<Finding>,
 ) {
-    let (pre, size) = placement.preorder();
+    let (pre, size) = placement.preorder_cached();
     let outside: Vec<Finding> = (0..sponsor.len())
         .into_par_iter()
         .with_min_len(1 << 14)

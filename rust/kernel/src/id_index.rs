@@ -49,13 +49,14 @@ fn shard_of(hash: u64, shards: usize) -> usize {
     ((hash >> 40) as u16 as usize) % shards
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Slot {
     row: u32,
     tag: u32,
 }
 
 /// Linear probing over a power-of-two array kept at most 80% full, so every probe run ends.
+#[derive(Debug)]
 struct RowTable {
     slots: Vec<Slot>,
     mask: usize,
@@ -128,15 +129,16 @@ impl RowTable {
     }
 }
 
-pub(crate) struct IdIndex<'k, K: KeyColumn> {
-    member_id: &'k K,
+/// The index proper. It holds rows, not ids: every call takes the member id column it was built from.
+#[derive(Debug)]
+pub struct IdIndex {
     shards: Vec<RowTable>,
 }
 
-impl<'k, K: KeyColumn> IdIndex<'k, K> {
+impl IdIndex {
     /// Indexes every present id; null and repeated ids become findings (a repeated id keeps its first
     /// row, whatever the number of shards: all copies of an id land in one shard, in row order).
-    pub(crate) fn build(member_id: &'k K, findings: &mut Vec<Finding>) -> Self {
+    pub(crate) fn build<K: KeyColumn>(member_id: &K, findings: &mut Vec<Finding>) -> Self {
         let n = member_id.len();
         let hashes: Vec<u64> =
             (0..n).into_par_iter().with_min_len(PAR_CHUNK).map(|r| member_id.get(r).map_or(0, hash_key)).collect();
@@ -189,7 +191,7 @@ impl<'k, K: KeyColumn> IdIndex<'k, K> {
                 }
             }
         }
-        IdIndex { member_id, shards }
+        IdIndex { shards }
     }
 
     fn table(&self, hash: u64) -> &RowTable {
@@ -199,7 +201,12 @@ impl<'k, K: KeyColumn> IdIndex<'k, K> {
     /// Each row's link as a member row, `NULL_LINK` for a null, `UNKNOWN_LINK` for an id no member has.
     /// Where `same_as` holds the same id on a row (a recruit placed right under its sponsor), that
     /// column's already resolved link is reused. Read-only, so all cores share the work.
-    pub(crate) fn resolve(&self, column: &'k K, same_as: Option<(&'k K, &[u32])>) -> Vec<u32> {
+    pub(crate) fn resolve<'k, K: KeyColumn>(
+        &self,
+        member_id: &'k K,
+        column: &'k K,
+        same_as: Option<(&'k K, &[u32])>,
+    ) -> Vec<u32> {
         let n = column.len();
         let reused = |row: usize, key: K::Key<'k>| same_as.filter(|(other, _)| other.get(row) == Some(key));
         let mut links = vec![NULL_LINK; n];
@@ -228,14 +235,14 @@ impl<'k, K: KeyColumn> IdIndex<'k, K> {
                     if probed[i] {
                         *link = self.table(hashes[i]).candidate(hashes[i]);
                         if *link < UNKNOWN_LINK {
-                            self.member_id.prefetch_row(*link as usize);
+                            member_id.prefetch_row(*link as usize);
                         }
                     }
                 }
                 // Pass 2: compare the candidates' ids, their locations prefetched a step ahead.
                 for (i, &link) in block.iter().enumerate() {
                     if probed[i] && link < UNKNOWN_LINK {
-                        self.member_id.prefetch_key(link as usize);
+                        member_id.prefetch_key(link as usize);
                     }
                 }
                 for (i, link) in block.iter_mut().enumerate() {
@@ -244,8 +251,8 @@ impl<'k, K: KeyColumn> IdIndex<'k, K> {
                     }
                     let row = start + i;
                     let Some(key) = column.get(row) else { continue };
-                    if self.member_id.get(*link as usize) != Some(key) {
-                        let same = |r: u32| self.member_id.get(r as usize) == Some(key);
+                    if member_id.get(*link as usize) != Some(key) {
+                        let same = |r: u32| member_id.get(r as usize) == Some(key);
                         *link = self.table(hashes[i]).find(hashes[i], same);
                     }
                 }
@@ -271,9 +278,9 @@ mod tests {
         let sponsors = OwnedStrKeys::new(&[None, Some("a"), Some("zz"), Some("c"), Some("b")]);
         let placements = OwnedStrKeys::new(&[None, Some("a"), Some("b"), Some("c"), Some("")]);
         let (sponsors, placements) = (sponsors.view(), placements.view());
-        let s = index.resolve(&sponsors, None);
+        let s = index.resolve(&members, &sponsors, None);
         assert_eq!(s, vec![NULL_LINK, 0, UNKNOWN_LINK, 2, 1]);
-        let p = index.resolve(&placements, Some((&sponsors, &s)));
+        let p = index.resolve(&members, &placements, Some((&sponsors, &s)));
         assert_eq!(p, vec![NULL_LINK, 0, 1, 2, UNKNOWN_LINK]);
     }
 
@@ -301,7 +308,7 @@ mod tests {
         assert!(findings.is_empty());
         let probe: Vec<i64> = ids.iter().rev().copied().chain([-1, 100_004]).collect();
         let probe = IntKeys { values: &probe, validity: None };
-        let links = index.resolve(&probe, None);
+        let links = index.resolve(&member, &probe, None);
         let expected: Vec<u32> =
             (0..ids.len() as u32).rev().chain([UNKNOWN_LINK, UNKNOWN_LINK]).collect();
         assert_eq!(links, expected);

@@ -4,6 +4,7 @@
 //! [`keys`]) and return owned vectors or a [`KernelError`]. No function recurses on tree depth; a
 //! 10M-deep chain is valid input.
 
+pub mod engine;
 pub mod error;
 pub mod genealogy;
 mod id_index;

@@ -1,0 +1,112 @@
+//! The binary bonus over the placement tree ("Binary bonus"; plan v2 "Binary, additions").
+use super::rounding::to_minor;
+use super::{BinaryRule, BonusOutput, PeriodInput, PlanSpec, NO_VALUE};
+use crate::error::{KernelError, Result};
+use crate::genealogy::{Genealogy, Leg, Tree, NONE};
+
+pub(super) fn run(
+    genealogy: &Genealogy,
+    plan: &PlanSpec,
+    rule: &BinaryRule,
+    input: &PeriodInput<'_>,
+    index: usize,
+    active: &[bool],
+    paid_as: &[u16],
+) -> Result<BonusOutput> {
+    let n = genealogy.len();
+    let (new_left, new_right) = genealogy.leg_volumes(input.columns[rule.base])?;
+    let sponsored_legs = if rule.requires_sponsored_legs { Some(sponsored_legs(genealogy, active)) } else { None };
+    let (carry_left, carry_right) = match input.carries[index] {
+        Some((l, r)) => (Some(l), Some(r)),
+        None => (None, None),
+    };
+    let mut pay = vec![0i64; n];
+    let mut next_left = vec![0i64; n];
+    let mut next_right = vec![0i64; n];
+    let mut breakage = 0i128;
+    let overflow = |m: usize| KernelError::Overflow { context: "binary leg volume".into(), row: Some(m) };
+    for m in 0..n {
+        let mut left = carry_left.map_or(0, |c| c[m]).checked_add(new_left[m]).ok_or_else(|| overflow(m))?;
+        let mut right = carry_right.map_or(0, |c| c[m]).checked_add(new_right[m]).ok_or_else(|| overflow(m))?;
+        if rule.pay_on_new_volume && new_left[m] == 0 && new_right[m] == 0 {
+            // Passed over: no pay, carries unchanged (no flush, no carry cap).
+            next_left[m] = left;
+            next_right[m] = right;
+            continue;
+        }
+        let tier = input.tier.map_or(NO_VALUE, |t| t[m]);
+        let qualified = (!rule.requires_active || active[m])
+            && sponsored_legs.as_ref().is_none_or(|(l, r)| l[m] && r[m])
+            && (!rule.requires_tier || tier != NO_VALUE);
+        if qualified {
+            let weaker = left.min(right);
+            if weaker > 0 {
+                let pairs = weaker / rule.pair_unit;
+                let tier_cap = if tier == NO_VALUE { None } else { rule.max_pairs_by_tier[tier as usize] };
+                let paid_pairs = tier_cap.map_or(pairs, |cap| pairs.min(cap));
+                let consumed_pairs = if rule.carry_over_cap { paid_pairs } else { pairs };
+                let matched = consumed_pairs * rule.pair_unit;
+                let gross = |pairs: i64| -> Result<i64> {
+                    match (rule.rate_bp, rule.pay_per_pair) {
+                        (Some(rate), _) => to_minor(
+                            i128::from(pairs) * i128::from(rule.pair_unit) * i128::from(rate),
+                            plan.rounding,
+                            || format!("binary pay of member row {m}"),
+                        ),
+                        (None, Some(per_pair)) => pairs.checked_mul(per_pair).ok_or_else(|| overflow(m)),
+                        (None, None) => Ok(0),
+                    }
+                };
+                let earned = gross(paid_pairs)?;
+                let capped = rule.cap_by_rank[paid_as[m] as usize].map_or(earned, |cap| earned.min(cap));
+                pay[m] = capped;
+                // What the consumed volume would have paid, less what was paid: cap and pair-cap breakage.
+                breakage += 10_000 * i128::from(gross(consumed_pairs)? - capped);
+                left -= matched;
+                right -= matched;
+            }
+        } else if rule.flush_unqualified {
+            left = 0;
+            right = 0;
+        }
+        if rule.carry_cap > 0 {
+            left = left.min(rule.carry_cap);
+            right = right.min(rule.carry_cap);
+        }
+        next_left[m] = left;
+        next_right[m] = right;
+    }
+    Ok(BonusOutput { amount: pay, breakage, carry: Some((next_left, next_right)) })
+}
+
+/// For each member, whether its left and right placement subtrees each hold an active member it
+/// personally sponsored. Uses pre-order intervals of the placement tree: O(1) per sponsored member.
+fn sponsored_legs(genealogy: &Genealogy, active: &[bool]) -> (Vec<bool>, Vec<bool>) {
+    let n = genealogy.len();
+    let placement = genealogy.tree(Tree::Placement);
+    let (pre, size) = placement.preorder_cached();
+    let mut child = vec![[NONE; 2]; n];
+    for (v, (&p, &leg)) in placement.parent().iter().zip(genealogy.leg()).enumerate() {
+        if p != NONE {
+            child[p as usize][(leg == Leg::Right as u8) as usize] = v as u32;
+        }
+    }
+    let inside = |top: u32, v: usize| top != NONE && {
+        let t = top as usize;
+        pre[t] <= pre[v] && pre[v] < pre[t] + size[t]
+    };
+    let mut left = vec![false; n];
+    let mut right = vec![false; n];
+    for (v, &s) in genealogy.tree(Tree::Sponsor).parent().iter().enumerate() {
+        if s == NONE || !active[v] {
+            continue;
+        }
+        let s = s as usize;
+        if inside(child[s][0], v) {
+            left[s] = true;
+        } else if inside(child[s][1], v) {
+            right[s] = true;
+        }
+    }
+    (left, right)
+}

@@ -1,0 +1,196 @@
+//! One commission period (`compensation-plan.md`): ranks bottom-up, then each bonus in plan order over the
+//! genealogy's arrays. The plan arrives compiled into plain structs; every amount is an integer, every
+//! accumulation of money is i128, and a result that leaves int64 is an error.
+mod binary;
+mod levels;
+mod ranks;
+pub mod rounding;
+#[cfg(test)]
+mod tests;
+
+pub use rounding::Rounding;
+
+use crate::error::{invalid, Result};
+use crate::genealogy::Genealogy;
+
+/// "No override" / "no tier" in the per-member u16 columns.
+pub const NO_VALUE: u16 = u16::MAX;
+
+/// One rank's requirements ("Ranks"); an absent requirement is not checked. Rank 0 is `Member`.
+#[derive(Debug, Clone, Default)]
+pub struct RankRule {
+    pub min_pv: Option<i64>,
+    pub min_gv: Option<i64>,
+    /// Share of `min_gv` one sponsor leg may count for, in basis points (default 10 000).
+    pub max_leg_share_bp: i64,
+    /// Legs (personally sponsored members with their downlines) that must hold `leg_rank` or higher.
+    pub legs: u32,
+    pub leg_rank: u16,
+    /// Reached only through a rank override (plan v2).
+    pub assigned: bool,
+}
+
+/// The binary bonus ("Binary bonus"), with plan v2's pair counting and caps.
+#[derive(Debug, Clone)]
+pub struct BinaryRule {
+    /// Volume column paired (default `bv`).
+    pub base: usize,
+    /// Exactly one of the two is set.
+    pub rate_bp: Option<i64>,
+    pub pay_per_pair: Option<i64>,
+    pub pair_unit: i64,
+    /// 0: no cap.
+    pub carry_cap: i64,
+    pub requires_active: bool,
+    pub requires_sponsored_legs: bool,
+    pub flush_unqualified: bool,
+    /// Pay cap per paid-as rank (indexed by rank).
+    pub cap_by_rank: Vec<Option<i64>>,
+    /// Pair cap per tier (indexed by tier).
+    pub max_pairs_by_tier: Vec<Option<i64>>,
+    /// `over_cap = "carry"`: pairs beyond the tier cap stay in the legs.
+    pub carry_over_cap: bool,
+    pub requires_tier: bool,
+    /// `pay_on = "new_volume"`: pair only when new volume reached a leg this period.
+    pub pay_on_new_volume: bool,
+}
+
+/// What a level bonus pays on: a volume column, or an earlier bonus's pay (matching).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    Column(usize),
+    BonusPay(usize),
+}
+
+/// Unilevel and matching ("Unilevel bonus", "Matching bonus"): a share per sponsor-tree level.
+#[derive(Debug, Clone)]
+pub struct LevelRule {
+    pub base: Base,
+    pub rates_bp: Vec<i64>,
+    pub compression: bool,
+    /// Levels paid per paid-as rank (indexed by rank); `None` pays every level.
+    pub depth_by_rank: Vec<Option<u32>>,
+    pub requires_active: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum BonusRule {
+    Binary(BinaryRule),
+    Level(LevelRule),
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanSpec {
+    pub rounding: Rounding,
+    pub activity_min_pv: i64,
+    /// Index 0 is `Member`, with no requirement.
+    pub ranks: Vec<RankRule>,
+    pub bonuses: Vec<BonusRule>,
+    pub tiers: usize,
+}
+
+/// A period's inputs, aligned to member rows.
+pub struct PeriodInput<'a> {
+    /// Period sums per member: column 0 is PV, column 1 is BV, then the plan's declared columns.
+    pub columns: Vec<&'a [i64]>,
+    /// The member's status is `active` (not yet the PV test).
+    pub status_active: &'a [bool],
+    /// Highest rank carried in the state (0 = `Member`).
+    pub prev_highest: &'a [u16],
+    /// Incoming carries per bonus (used for binary bonuses; `None` means zeros).
+    pub carries: Vec<Option<(&'a [i64], &'a [i64])>>,
+    pub rank_override: Option<&'a [u16]>,
+    pub tier: Option<&'a [u16]>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BonusOutput {
+    pub amount: Vec<i64>,
+    /// Money not paid by the plan's limits, in ten-thousandths of a minor unit.
+    pub breakage: i128,
+    /// Next period's carries (binary bonuses).
+    pub carry: Option<(Vec<i64>, Vec<i64>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PeriodOutput {
+    /// Active this period: status `active` and PV ≥ `activity.min_pv`.
+    pub active: Vec<bool>,
+    pub paid_as: Vec<u16>,
+    pub highest: Vec<u16>,
+    pub bonuses: Vec<BonusOutput>,
+}
+
+/// Runs one period of `plan` over `genealogy`.
+pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_>) -> Result<PeriodOutput> {
+    check_input(genealogy, plan, input)?;
+    let pv = input.columns[0];
+    let active: Vec<bool> =
+        pv.iter().zip(input.status_active).map(|(&p, &status)| status && p >= plan.activity_min_pv).collect();
+    let paid_as = ranks::resolve(genealogy, plan, pv, input.status_active, input.rank_override)?;
+    let highest = paid_as.iter().zip(input.prev_highest).map(|(&p, &h)| p.max(h)).collect();
+    let mut bonuses: Vec<BonusOutput> = Vec::with_capacity(plan.bonuses.len());
+    for (index, rule) in plan.bonuses.iter().enumerate() {
+        let output = match rule {
+            BonusRule::Binary(rule) => binary::run(genealogy, plan, rule, input, index, &active, &paid_as)?,
+            BonusRule::Level(rule) => {
+                let base = match rule.base {
+                    Base::Column(c) => input.columns[c],
+                    Base::BonusPay(b) => &bonuses[b].amount,
+                };
+                levels::run(genealogy, plan, rule, base, &active, &paid_as)?
+            }
+        };
+        bonuses.push(output);
+    }
+    Ok(PeriodOutput { active, paid_as, highest, bonuses })
+}
+
+fn check_input(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_>) -> Result<()> {
+    let n = genealogy.len();
+    let lengths_ok = input.columns.iter().all(|c| c.len() == n)
+        && input.status_active.len() == n
+        && input.prev_highest.len() == n
+        && input.rank_override.is_none_or(|o| o.len() == n)
+        && input.tier.is_none_or(|t| t.len() == n)
+        && input.carries.iter().flatten().all(|(l, r)| l.len() == n && r.len() == n);
+    if !lengths_ok || input.columns.len() < 2 {
+        return Err(invalid("period inputs must hold pv, bv and every column for each member row"));
+    }
+    if input.carries.len() != plan.bonuses.len() {
+        return Err(invalid("carries must be given per bonus"));
+    }
+    if plan.ranks.is_empty() || plan.ranks.len() >= NO_VALUE as usize {
+        return Err(crate::error::KernelError::Plan { message: "a plan has 1 to 65534 ranks (Member first)".into() });
+    }
+    let ranks = plan.ranks.len() as u16;
+    let bad_rank = input.prev_highest.iter().any(|&r| r >= ranks)
+        || input.rank_override.is_some_and(|o| o.iter().any(|&r| r != NO_VALUE && r >= ranks));
+    let bad_tier = input.tier.is_some_and(|t| t.iter().any(|&x| x != NO_VALUE && x as usize >= plan.tiers));
+    if bad_rank || bad_tier {
+        return Err(invalid("rank or tier index out of range"));
+    }
+    for (index, rule) in plan.bonuses.iter().enumerate() {
+        let ok = match rule {
+            BonusRule::Binary(b) => {
+                b.base < input.columns.len()
+                    && b.pair_unit >= 1
+                    && b.carry_cap >= 0
+                    && b.rate_bp.is_some() != b.pay_per_pair.is_some()
+                    && b.cap_by_rank.len() == plan.ranks.len()
+                    && b.max_pairs_by_tier.len() == plan.tiers
+            }
+            BonusRule::Level(l) => {
+                l.depth_by_rank.len() == plan.ranks.len()
+                    && match l.base {
+                        Base::Column(c) => c < input.columns.len(),
+                        Base::BonusPay(b) => b < index && matches!(plan.bonuses[b], BonusRule::Binary(_)),
+                    }
+            }
+        };
+        if !ok {
+            return Err(crate::error::KernelError::Plan { message: format!("bonus {index} is inconsistent") });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! The worked example of `compensation-plan.md`, by hand, and small cases of each rule.
+use super::*;
+use crate::genealogy::{build_genealogy, BuildOptions};
+use crate::keys::{IntKeys, OwnedStrKeys, Validity};
+
+/// Members A..H as rows 0..7 (ids 0..7), shaped as in the spec's worked example.
+fn example_genealogy() -> Genealogy {
+    let ids: Vec<i64> = (0..8).collect();
+    let sponsor = [0i64, 0, 0, 1, 1, 2, 3, 6];
+    let placement = [0i64, 0, 0, 1, 1, 2, 3, 2];
+    let valid = [0b1111_1110u8];
+    let legs = OwnedStrKeys::new(&[None, Some("L"), Some("R"), Some("L"), Some("R"), Some("L"), Some("L"), Some("R")]);
+    let member = IntKeys { values: &ids, validity: None };
+    let s = IntKeys { values: &sponsor, validity: Some(Validity { bits: &valid, offset: 0 }) };
+    let p = IntKeys { values: &placement, validity: Some(Validity { bits: &valid, offset: 0 }) };
+    build_genealogy(&member, &s, &p, &legs.view(), BuildOptions::default()).unwrap().0
+}
+
+pub(super) fn example_plan() -> PlanSpec {
+    let rank = |min_gv, share, legs| RankRule {
+        min_pv: Some(10_000),
+        min_gv: Some(min_gv),
+        max_leg_share_bp: share,
+        legs,
+        leg_rank: 1,
+        assigned: false,
+    };
+    PlanSpec {
+        rounding: Rounding::Floor,
+        activity_min_pv: 10_000,
+        ranks: vec![RankRule::default(), rank(30_000, 10_000, 0), rank(60_000, 5_000, 1), rank(100_000, 5_000, 2)],
+        bonuses: vec![
+            BonusRule::Binary(BinaryRule {
+                base: 1,
+                rate_bp: Some(1000),
+                pay_per_pair: None,
+                pair_unit: 100,
+                carry_cap: 50_000,
+                requires_active: true,
+                requires_sponsored_legs: true,
+                flush_unqualified: false,
+                cap_by_rank: vec![Some(500), Some(800), None, None],
+                max_pairs_by_tier: vec![],
+                carry_over_cap: false,
+                requires_tier: false,
+                pay_on_new_volume: false,
+            }),
+            BonusRule::Level(LevelRule {
+                base: Base::Column(1),
+                rates_bp: vec![500, 300, 200],
+                compression: true,
+                depth_by_rank: vec![Some(1), Some(2), None, None],
+                requires_active: true,
+            }),
+            BonusRule::Level(LevelRule {
+                base: Base::BonusPay(0),
+                rates_bp: vec![2000, 1000],
+                compression: true,
+                depth_by_rank: vec![Some(0), Some(1), None, None],
+                requires_active: true,
+            }),
+        ],
+        tiers: 0,
+    }
+}
+
+#[test]
+fn worked_example_of_the_spec() {
+    let g = example_genealogy();
+    let plan = example_plan();
+    let volume = [12_000i64, 15_000, 10_000, 30_000, 10_000, 20_000, 40_000, 10_000];
+    let status = [true, true, true, true, true, true, false, true];
+    let prev_highest = [0u16, 0, 2, 0, 0, 0, 0, 0];
+    let carry_left = [0i64, 700, 0, 0, 0, 0, 0, 0];
+    let carry_right = [2_500i64, 0, 0, 0, 0, 0, 0, 0];
+    let input = PeriodInput {
+        columns: vec![&volume, &volume],
+        status_active: &status,
+        prev_highest: &prev_highest,
+        carries: vec![Some((&carry_left, &carry_right)), None, None],
+        rank_override: None,
+        tier: None,
+    };
+    let out = run_period(&g, &plan, &input).unwrap();
+    assert_eq!(out.bonuses[0].amount, vec![4250, 800, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(out.bonuses[1].amount, vec![4050, 3500, 1000, 2500, 0, 0, 0, 0]);
+    assert_eq!(out.bonuses[2].amount, vec![160, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(out.paid_as, vec![2, 1, 1, 1, 0, 0, 0, 0]);
+    assert_eq!(out.highest, vec![2, 1, 2, 1, 0, 0, 0, 0]);
+    let (left, right) = out.bonuses[0].carry.clone().unwrap();
+    assert_eq!(left, vec![50_000, 50_000, 20_000, 40_000, 0, 0, 0, 0]);
+    assert_eq!(right, vec![0, 0, 10_000, 0, 0, 0, 0, 0]);
+}
+
+#[test]
+fn compression_skips_inactive_uplines_and_long_inactive_runs_stay_linear() {
+    // A chain: row 0 active, rows 1..n-2 inactive, row n-1 buys. With compression row 0 is level 1.
+    let n = 200_000usize;
+    let ids: Vec<i64> = (0..n as i64).collect();
+    let up: Vec<i64> = (0..n as i64).map(|i| i - 1).collect();
+    let mut valid = vec![0xFFu8; n.div_ceil(8)];
+    valid[0] &= !1;
+    let legs = OwnedStrKeys::new(&(0..n).map(|i| if i == 0 { None } else { Some("L") }).collect::<Vec<_>>());
+    let member = IntKeys { values: &ids, validity: None };
+    let parent = IntKeys { values: &up, validity: Some(Validity { bits: &valid, offset: 0 }) };
+    let g = build_genealogy(&member, &parent, &parent, &legs.view(), BuildOptions::default()).unwrap().0;
+    let mut plan = example_plan();
+    plan.bonuses = vec![BonusRule::Level(LevelRule {
+        base: Base::Column(1),
+        rates_bp: vec![500, 300],
+        compression: true,
+        depth_by_rank: vec![None; 4],
+        requires_active: true,
+    })];
+    let mut bv = vec![0i64; n];
+    bv[n - 1] = 10_001; // 5% of 100.01 = 5.0005 -> floor 5.00 (500.05 minor units -> 500)
+    let pv = vec![10_000i64; n];
+    let mut status = vec![false; n];
+    status[0] = true;
+    let input = PeriodInput {
+        columns: vec![&pv, &bv],
+        status_active: &status,
+        prev_highest: &vec![0; n],
+        carries: vec![None],
+        rank_override: None,
+        tier: None,
+    };
+    let out = run_period(&g, &plan, &input).unwrap();
+    assert_eq!(out.bonuses[0].amount[0], 500);
+    assert_eq!(out.bonuses[0].amount.iter().filter(|&&a| a != 0).count(), 1);
+    // Without compression every inactive upline occupies a level: both shares are breakage.
+    if let BonusRule::Level(rule) = &mut plan.bonuses[0] {
+        rule.compression = false;
+    }
+    let out = run_period(&g, &plan, &input).unwrap();
+    assert!(out.bonuses[0].amount.iter().all(|&a| a == 0));
+    assert_eq!(out.bonuses[0].breakage, 10_001 * 500 + 10_001 * 300);
+}
