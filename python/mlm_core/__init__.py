@@ -4,8 +4,10 @@ Exact to the cent (integers end to end), audit-ready, and fast: Rust kernels ove
 """
 
 from ._mlm_core import __version__
-from .errors import AmountOverflowError, GenealogyError, InputError, MlmCoreError
+from .engine import PeriodResult, run_period
+from .errors import AmountOverflowError, GenealogyError, InputError, MlmCoreError, PlanError
 from .genealogy import Genealogy, validate_genealogy
+from .plan import Plan
 
 __all__ = [
     "AmountOverflowError",
@@ -13,6 +15,10 @@ __all__ = [
     "GenealogyError",
     "InputError",
     "MlmCoreError",
+    "PeriodResult",
+    "Plan",
+    "PlanError",
     "__version__",
+    "run_period",
     "validate_genealogy",
 ]

@@ -37,6 +37,14 @@ class GenealogyError(MlmCoreError):
         self.report = report
 
 
+class PlanError(MlmCoreError):
+    """A plan file that is not a valid plan. ``key`` names the offending key, e.g. ``ranks[2].leg_rank``."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class AmountOverflowError(MlmCoreError, OverflowError):
     """An amount or volume left the int64 range: money never wraps around. ``row`` is the member row
     where the sum overflowed, when known."""

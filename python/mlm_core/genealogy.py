@@ -267,6 +267,20 @@ class Genealogy:
         counts = self._core.level_histogram(tree)
         return pa.table({"level": pa.array(range(len(counts)), pa.int64()), "members": counts})
 
+    def _rows_of(self, ids: Any, what: str) -> pa.Array:
+        """Member row of each id (int64); an id that is no member raises InputError listing them."""
+        array = _arrow.as_array(ids, what)
+        target = self.member_ids.type
+        if array.type != target:
+            family = _id_family(array, what)
+            if (family == "int") != pa.types.is_integer(target) and family != "null":
+                raise InputError(f"{what} are {array.type} but member ids are {target}", column=what)
+            array = array.cast(target)
+        try:
+            return self._core.rows_of(array)
+        except InputError as exc:
+            raise InputError(f"{what}: {exc}", column=what, rows=exc.rows) from None
+
     def _name_member(self, exc: AmountOverflowError) -> AmountOverflowError:
         if exc.row is None:
             return exc

@@ -27,6 +27,12 @@ pub fn to_py_err(py: Python<'_>, err: KernelError) -> PyErr {
     match err {
         KernelError::Genealogy { .. } => raise(py, "GenealogyError", err.to_string()),
         KernelError::InvalidInput { message } => raise(py, "InputError", message),
+        KernelError::UnknownIds { message, rows } => {
+            let err = raise(py, "InputError", message);
+            let _ = err.value(py).setattr("rows", rows);
+            err
+        }
+        KernelError::Plan { message } => raise(py, "PlanError", message),
         KernelError::Overflow { row, .. } => raise_with(py, "AmountOverflowError", err.to_string(), row),
     }
 }

@@ -66,6 +66,8 @@ fn run<K: KeyColumn, O: mlm_kernel::keys::Offset>(
     }
 }
 
+type Analysed = (Option<(Genealogy, ArrayRef)>, Py<PyAny>);
+
 fn analyse(
     py: Python<'_>,
     member_id: &Bound<'_, PyAny>,
@@ -74,7 +76,7 @@ fn analyse(
     leg: &Bound<'_, PyAny>,
     allow_multiple_roots: bool,
     build: bool,
-) -> PyResult<(Option<Genealogy>, Py<PyAny>)> {
+) -> PyResult<Analysed> {
     let arrays = [
         import_array(py, member_id, "member_id")?,
         import_array(py, sponsor_id, "sponsor_id")?,
@@ -106,7 +108,8 @@ fn analyse(
         ));
     };
     let (genealogy, findings) = outcome;
-    Ok((genealogy, findings_batch(py, &findings)?))
+    let [member_array, _, _] = arrays;
+    Ok((genealogy.map(|g| (g, member_array)), findings_batch(py, &findings)?))
 }
 
 /// Builds the two trees; returns `(core, findings)` where `core` is None when a finding is fatal.
@@ -121,7 +124,7 @@ pub fn build_genealogy(
     allow_multiple_roots: bool,
 ) -> PyResult<(Option<GenealogyCore>, Py<PyAny>)> {
     let (genealogy, findings) = analyse(py, member_id, sponsor_id, placement_id, leg, allow_multiple_roots, true)?;
-    Ok((genealogy.map(|g| GenealogyCore { inner: Arc::new(g) }), findings))
+    Ok((genealogy.map(|(g, member_id)| GenealogyCore { inner: Arc::new(g), member_id }), findings))
 }
 
 /// Every finding, fatal or not, as a record batch `(row, code, severity, detail)`.
@@ -138,11 +141,11 @@ pub fn validate_genealogy(
     Ok(analyse(py, member_id, sponsor_id, placement_id, leg, allow_multiple_roots, false)?.1)
 }
 
-fn int64_array(py: Python<'_>, values: Vec<i64>) -> PyResult<Py<PyAny>> {
+pub(crate) fn int64_array(py: Python<'_>, values: Vec<i64>) -> PyResult<Py<PyAny>> {
     Ok(Int64Array::from(values).into_data().to_pyarrow(py)?.unbind())
 }
 
-fn index_array(py: Python<'_>, values: &[u32]) -> PyResult<Py<PyAny>> {
+pub(crate) fn index_array(py: Python<'_>, values: &[u32]) -> PyResult<Py<PyAny>> {
     let array: Int64Array = values.iter().map(|&v| if v == NONE { None } else { Some(v as i64) }).collect();
     Ok(array.into_data().to_pyarrow(py)?.unbind())
 }
@@ -150,7 +153,30 @@ fn index_array(py: Python<'_>, values: &[u32]) -> PyResult<Py<PyAny>> {
 /// A built genealogy held in Rust; `mlm_core.Genealogy` wraps it with the ids.
 #[pyclass(frozen, module = "mlm_core._mlm_core")]
 pub struct GenealogyCore {
-    inner: Arc<Genealogy>,
+    pub(crate) inner: Arc<Genealogy>,
+    /// The member id column the genealogy (and its id index) was built from.
+    pub(crate) member_id: ArrayRef,
+}
+
+impl GenealogyCore {
+    /// Member rows of `ids` (same Arrow type as the member ids); null ids become `NONE`.
+    pub(crate) fn rows(&self, py: Python<'_>, ids: &ArrayRef, what: &str) -> PyResult<Vec<u32>> {
+        if ids.data_type() != self.member_id.data_type() {
+            return Err(input_error(
+                py,
+                format!("{what} are {}, the member ids {}", ids.data_type(), self.member_id.data_type()),
+            ));
+        }
+        let members = id_column(py, &self.member_id, "member_id")?;
+        let query = id_column(py, ids, what)?;
+        let inner = &self.inner;
+        run_detached(py, || match (&members, &query) {
+            (IdColumn::Int(m), IdColumn::Int(q)) => inner.rows_of(m, q),
+            (IdColumn::Str(m), IdColumn::Str(q)) => inner.rows_of(m, q),
+            (IdColumn::LargeStr(m), IdColumn::LargeStr(q)) => inner.rows_of(m, q),
+            _ => Err(mlm_kernel::KernelError::InvalidInput { message: "id types differ".into() }),
+        })
+    }
 }
 
 #[pymethods]
@@ -206,6 +232,13 @@ impl GenealogyCore {
             return Err(input_error(py, format!("row {row} is out of range for {} members", index.len())));
         }
         index_array(py, index.children(row))
+    }
+
+    /// Member row of each id (null for a null id); unknown ids raise InputError listing them.
+    fn rows_of(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let ids = import_array(py, ids, "ids")?;
+        let rows = self.rows(py, &ids, "ids")?;
+        index_array(py, &rows)
     }
 
     /// 0 for a root, 1 for L, 2 for R.

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod arrow_in;
+mod engine;
 mod errors;
 mod genealogy;
 mod synth;
@@ -19,6 +20,9 @@ fn _mlm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_MEMBERS", mlm_kernel::genealogy::MAX_MEMBERS)?;
     m.add_class::<genealogy::GenealogyCore>()?;
+    m.add_class::<engine::PlanCore>()?;
+    m.add_function(wrap_pyfunction!(engine::run_period, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::sum_by_row, m)?)?;
     m.add_function(wrap_pyfunction!(genealogy::build_genealogy, m)?)?;
     m.add_function(wrap_pyfunction!(genealogy::validate_genealogy, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_sponsors, m)?)?;

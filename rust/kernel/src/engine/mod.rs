@@ -146,6 +146,29 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
     Ok(PeriodOutput { active, paid_as, highest, bonuses })
 }
 
+/// The commission lines of a period: every non-zero amount, by member row, then bonus in plan order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    pub row: Vec<u32>,
+    pub bonus: Vec<u16>,
+    pub amount: Vec<i64>,
+}
+
+pub fn lines(output: &PeriodOutput) -> Lines {
+    let mut lines = Lines::default();
+    for row in 0..output.paid_as.len() {
+        for (b, bonus) in output.bonuses.iter().enumerate() {
+            let amount = bonus.amount[row];
+            if amount != 0 {
+                lines.row.push(row as u32);
+                lines.bonus.push(b as u16);
+                lines.amount.push(amount);
+            }
+        }
+    }
+    lines
+}
+
 fn check_input(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_>) -> Result<()> {
     let n = genealogy.len();
     let lengths_ok = input.columns.iter().all(|c| c.len() == n)

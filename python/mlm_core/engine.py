@@ -1,0 +1,217 @@
+"""One commission period: ``run_period(plan, genealogy, volumes, period=…, state=…)`` → :class:`PeriodResult`.
+
+Python only moves columns: volume rows are matched to members and summed, the previous state is laid out
+by member row, and the Rust engine computes ranks and every bonus in one call without the GIL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _arrow, _mlm_core
+from .errors import InputError
+from .genealogy import Genealogy
+from .plan import Plan
+
+CARRY_LEFT, CARRY_RIGHT = "carry_left", "carry_right"
+
+
+def _carry_columns(bonus: str) -> tuple[str, str]:
+    return f"{bonus}.{CARRY_LEFT}", f"{bonus}.{CARRY_RIGHT}"
+
+
+@dataclass(frozen=True)
+class PeriodResult:
+    """The outcome of one period.
+
+    ``lines``: ``(period, member_id, bonus, amount)``, non-zero amounts only, by member row then bonus.
+    ``ranks``: ``(member_id, paid_as_rank, highest_rank)`` for every member.
+    ``state``: what the next period needs — ``member_id``, ``highest_rank`` and per binary bonus
+    ``<bonus>.carry_left`` / ``<bonus>.carry_right``; members with nothing to carry are left out.
+    ``summary``: per bonus ``paid`` and ``breakage`` (minor units), with ``total_bv`` and ``payout_ratio_bp``
+    (paid ÷ total BV in basis points, rounded down), and a ``total`` row.
+    """
+
+    period: str
+    lines: pa.Table
+    ranks: pa.Table
+    state: pa.Table
+    summary: pa.Table
+    _genealogy: Genealogy = field(repr=False)
+    _plan: Plan = field(repr=False)
+    _columns: list[pa.Array] = field(repr=False)
+    _raw: dict[str, Any] = field(repr=False)
+
+    def explain(self, member_id: Any) -> pa.Table:
+        """The contributions behind each of ``member_id``'s lines (see :func:`mlm_core.explain.explain`)."""
+        from .explain import explain
+
+        return explain(self, member_id)
+
+
+def _volume_sums(plan: Plan, genealogy: Genealogy, volumes: Any) -> list[pa.Array]:
+    table = _arrow.as_table(volumes, "volumes")
+    missing = [c for c in ("member_id", *plan.volume_columns) if c not in table.column_names]
+    if missing:
+        raise InputError(f"volumes lack column(s) {', '.join(missing)}; they have {', '.join(table.column_names)}",
+                         column=missing[0])
+    undeclared = [c for c in table.column_names if c not in ("member_id", "period", *plan.volume_columns)]
+    if undeclared and plan.volume_columns != ("pv", "bv"):
+        raise InputError(f"volume column(s) {', '.join(undeclared)} are not declared in the plan's [volumes]",
+                         column=undeclared[0])
+    ids = _arrow.column(table, "member_id")
+    if ids.null_count:
+        rows = _arrow.null_rows(ids)
+        raise InputError(f"volumes have {ids.null_count} row(s) without member_id, first at rows {rows}",
+                         column="member_id", rows=rows)
+    rows = genealogy._rows_of(ids, "volume member_id")
+    n = len(genealogy)
+    return [
+        _mlm_core.sum_by_row(rows, _arrow.int64_array(_arrow.column(table, c), f"volumes.{c}"), n)
+        for c in plan.volume_columns
+    ]
+
+
+def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> tuple[np.ndarray, dict[str, tuple[Any, Any]]]:
+    """Highest rank index per member row and the incoming carries per binary bonus (absent = 0)."""
+    n = len(genealogy)
+    highest = np.zeros(n, dtype=np.int16)
+    carries: dict[str, tuple[Any, Any]] = {}
+    if state is None:
+        return highest, carries
+    table = _arrow.as_table(state, "state")
+    if "member_id" not in table.column_names:
+        raise InputError("state lacks column member_id", column="member_id")
+    rows = genealogy._rows_of(_arrow.column(table, "member_id"), "state member_id").to_numpy(zero_copy_only=False)
+    if "highest_rank" in table.column_names:
+        names = _arrow.column(table, "highest_rank").cast(pa.string())
+        # A name the plan does not define counts as Member (plan v2, "Rank overrides and assigned ranks").
+        index = pc.index_in(names, value_set=pa.array(plan.rank_names)).fill_null(0)
+        highest[rows] = index.to_numpy(zero_copy_only=False).astype(np.int16)
+    for bonus in plan.bonuses:
+        left_name, right_name = _carry_columns(bonus.name)
+        if bonus.type == "binary" and left_name in table.column_names:
+            left = np.zeros(n, dtype=np.int64)
+            right = np.zeros(n, dtype=np.int64)
+            left[rows] = _arrow.int64_array(_arrow.column(table, left_name).fill_null(0), left_name).to_numpy()
+            right[rows] = _arrow.int64_array(_arrow.column(table, right_name).fill_null(0), right_name).to_numpy()
+            carries[bonus.name] = (pa.array(left), pa.array(right))
+    return highest, carries
+
+
+def run_period(
+    plan: Plan, genealogy: Genealogy, volumes: Any, *, period: str, state: Any = None
+) -> PeriodResult:
+    """Computes one period of ``plan``: ranks, every bonus, next state, summary.
+
+    ``volumes``: Arrow table ``(member_id, pv, bv)`` (int64; several rows per member; negative rows are
+    returns). Unknown member ids, missing or non-integer columns raise :class:`InputError` listing them.
+    ``state``: the previous period's :attr:`PeriodResult.state` (or a migrated one), or None.
+    """
+    n = len(genealogy)
+    columns = _volume_sums(plan, genealogy, volumes)
+    if plan._compiled["columns"] > len(columns):
+        columns.append(pa.array(np.zeros(n, dtype=np.int64)))
+    status = genealogy.status
+    if status is None:
+        raise InputError("the genealogy has no status column: activity needs it", column="status")
+    status_active = pc.fill_null(pc.equal(status, "active"), False)
+    highest, carries = _state_arrays(plan, genealogy, state)
+    carry_args = [carries.get(b.name) if b.type == "binary" else None for b in plan.bonuses]
+    raw = _mlm_core.run_period(
+        genealogy._core, plan._core, columns, status_active, pa.array(highest), carry_args
+    )
+    return _result(plan, genealogy, period, columns, raw, state)
+
+
+def _rank_column(indices: pa.Array, names: tuple[str, ...]) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(indices.cast(pa.int16()), pa.array(names, pa.string()))
+
+
+def _result(
+    plan: Plan, genealogy: Genealogy, period: str, columns: list[pa.Array], raw: dict[str, Any], state: Any
+) -> PeriodResult:
+    ids = genealogy.member_ids
+    bonus_names = pa.array(plan.bonus_names, pa.string())
+    line_rows = raw["line_row"]
+    lines = pa.table({
+        "period": pa.repeat(pa.scalar(period, pa.string()), len(line_rows)) if len(line_rows) else pa.array([], pa.string()),
+        "member_id": ids.take(line_rows),
+        "bonus": bonus_names.take(raw["line_bonus"].cast(pa.int32())),
+        "amount": raw["line_amount"],
+    })
+    ranks = pa.table({
+        "member_id": ids,
+        "paid_as_rank": _rank_column(raw["paid_as"], plan.rank_names),
+        "highest_rank": _rank_column(raw["highest"], plan.rank_names),
+    })
+    summary = _summary(plan, period, columns, raw)
+    return PeriodResult(period, lines, ranks, _next_state(plan, genealogy, raw, state), summary,
+                        genealogy, plan, columns, raw)
+
+
+def _next_state(plan: Plan, genealogy: Genealogy, raw: dict[str, Any], previous: Any) -> pa.Table:
+    highest = raw["highest"].to_numpy(zero_copy_only=False)
+    keep = highest > 0
+    carry_columns: dict[str, np.ndarray] = {}
+    for bonus, out in zip(plan.bonuses, raw["bonuses"], strict=True):
+        if "carry" in out:
+            left, right = (np.asarray(a.to_numpy(zero_copy_only=False)) for a in out["carry"])
+            keep |= (left != 0) | (right != 0)
+            carry_columns.update(dict(zip(_carry_columns(bonus.name), (left, right), strict=True)))
+    rows = np.flatnonzero(keep)
+    data: dict[str, Any] = {
+        "member_id": genealogy.member_ids.take(pa.array(rows)),
+        "highest_rank": pa.array(np.asarray(plan.rank_names, dtype=object)[highest[rows]], pa.string())
+        if len(rows) else pa.array([], pa.string()),
+    }
+    for name, values in carry_columns.items():
+        data[name] = pa.array(values[rows], pa.int64())
+    table = pa.table(data)
+    return _pass_on_carries(plan, genealogy, table, previous)
+
+
+def _pass_on_carries(plan: Plan, genealogy: Genealogy, table: pa.Table, previous: Any) -> pa.Table:
+    """Carries of a binary bonus the plan no longer has go on unchanged (plan v2, "Binary, additions")."""
+    if previous is None:
+        return table
+    prev = _arrow.as_table(previous, "state")
+    ours = set(plan.bonus_names)
+    foreign = [c for c in prev.column_names
+               if c.endswith((f".{CARRY_LEFT}", f".{CARRY_RIGHT}")) and c.rsplit(".", 1)[0] not in ours]
+    if not foreign:
+        return table
+    extra = prev.select(["member_id", *foreign])
+    joined = table.join(extra, "member_id", join_type="full outer")
+    for name in joined.column_names:
+        if name not in ("member_id", "highest_rank"):
+            joined = joined.set_column(joined.schema.get_field_index(name), name,
+                                       pc.fill_null(joined.column(name), 0))
+    return joined.set_column(joined.schema.get_field_index("highest_rank"), "highest_rank",
+                             pc.fill_null(joined.column("highest_rank"), "Member"))
+
+
+def _summary(plan: Plan, period: str, columns: list[pa.Array], raw: dict[str, Any]) -> pa.Table:
+    total_bv = int(pc.sum(columns[plan.volume_columns.index("bv")]).as_py() or 0)
+    names, paid, breakage = [], [], []
+    for bonus, out in zip(plan.bonuses, raw["bonuses"], strict=True):
+        names.append(bonus.name)
+        paid.append(int(pc.sum(out["amount"]).as_py() or 0))
+        breakage.append(out["breakage"] // 10_000)  # ten-thousandths of a minor unit, floored
+    names.append("total")
+    paid.append(sum(paid))
+    breakage.append(sum(breakage))
+    ratio = [p * 10_000 // total_bv if total_bv > 0 else None for p in paid]
+    return pa.table({
+        "period": pa.array([period] * len(names), pa.string()),
+        "bonus": pa.array(names, pa.string()),
+        "paid": pa.array(paid, pa.int64()),
+        "breakage": pa.array(breakage, pa.int64()),
+        "total_bv": pa.array([total_bv] * len(names), pa.int64()),
+        "payout_ratio_bp": pa.array(ratio, pa.int64()),
+    })

@@ -1,0 +1,317 @@
+"""Compensation plans: ``Plan.from_toml`` reads and checks a plan file (``compensation-plan.md``) and
+compiles it once into the plain arrays the Rust engine runs on.
+
+Every mistake is a :class:`PlanError` naming its key: an unknown section or key, a number that is not a
+non-negative integer, an unknown rank name in a map, a ``leg_rank`` that names no rank, a bad rounding word.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _mlm_core
+from .errors import PlanError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+MEMBER = "Member"
+ROUNDING = ("floor", "half_up", "half_even")
+_MISSING = object()
+
+
+class _Table:
+    """One TOML table being read: remembers which keys were used so that the rest can be refused."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise PlanError(f"{path} must be a table", key=path)
+        self.data = data
+        self.path = path
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def raw(self, name: str, default: Any = _MISSING) -> Any:
+        self.used.add(name)
+        if name in self.data:
+            return self.data[name]
+        if default is _MISSING:
+            raise PlanError(f"{self.key(name)} is required", key=self.key(name))
+        return default
+
+    def count(self, name: str, default: Any = _MISSING, *, minimum: int = 0) -> Any:
+        value = self.raw(name, default)
+        if value is default and default is not _MISSING:
+            return value
+        return _count(value, self.key(name), minimum)
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.raw(name, default)
+        if not isinstance(value, bool):
+            raise PlanError(f"{self.key(name)} must be true or false, not {value!r}", key=self.key(name))
+        return value
+
+    def text(self, name: str, default: Any = _MISSING, choices: tuple[str, ...] | None = None) -> Any:
+        value = self.raw(name, default)
+        if value is default and default is not _MISSING:
+            return value
+        if not isinstance(value, str) or not value:
+            raise PlanError(f"{self.key(name)} must be a non-empty string, not {value!r}", key=self.key(name))
+        if choices is not None and value not in choices:
+            raise PlanError(
+                f"{self.key(name)} must be one of {', '.join(choices)}, not {value!r}", key=self.key(name)
+            )
+        return value
+
+    def counts(self, name: str, default: Any = _MISSING) -> list[int]:
+        value = self.raw(name, default)
+        if not isinstance(value, list):
+            raise PlanError(f"{self.key(name)} must be a list of integers", key=self.key(name))
+        return [_count(x, f"{self.key(name)}[{i}]", 0) for i, x in enumerate(value)]
+
+    def rank_map(self, name: str, ranks: list[str]) -> dict[str, int]:
+        value = self.raw(name, {})
+        table = _Table(value, self.key(name))
+        out = {}
+        for rank in value:
+            if rank not in ranks:
+                raise PlanError(
+                    f"{table.key(rank)} names no rank (ranks: {', '.join(ranks)})", key=table.key(rank)
+                )
+            out[rank] = table.count(rank)
+        return out
+
+    def finish(self) -> None:
+        unknown = [k for k in self.data if k not in self.used]
+        if unknown:
+            raise PlanError(f"unknown key {self.key(unknown[0])}", key=self.key(unknown[0]))
+
+
+def _count(value: Any, key: str, minimum: int) -> int:
+    # bool is an int in Python; a plan number never is one.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PlanError(
+            f"{key} must be a non-negative integer (no decimal point, exponent or sign), not {value!r}", key=key
+        )
+    if value < minimum:
+        what = "non-negative" if minimum == 0 else f"at least {minimum}"
+        raise PlanError(f"{key} must be {what}, not {value}", key=key)
+    return value
+
+
+@dataclass(frozen=True)
+class Rank:
+    """A rank and its requirements (``None``: not checked)."""
+
+    name: str
+    min_pv: int | None = None
+    min_gv: int | None = None
+    max_leg_share_bp: int = 10_000
+    legs: int = 0
+    leg_rank: str | None = None
+    assigned: bool = False
+
+
+@dataclass(frozen=True)
+class Bonus:
+    """One bonus of the plan: its name (the ``bonus`` value of its lines), type and settings."""
+
+    name: str
+    type: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """A checked compensation plan, compiled for the engine. Build it with :meth:`from_toml`.
+
+    Examples
+    --------
+    >>> import mlm_core
+    >>> plan = mlm_core.Plan.from_toml('''
+    ... [[ranks]]
+    ... name = "Bronze"
+    ... min_pv = 10000
+    ... [unilevel]
+    ... rates_bp = [500, 300]
+    ... ''')
+    >>> plan.rank_names, [b.name for b in plan.bonuses], plan.rounding
+    (('Member', 'Bronze'), ['unilevel'], 'floor')
+    """
+
+    name: str
+    currency: str
+    rounding: str
+    activity_min_pv: int
+    ranks: tuple[Rank, ...]
+    bonuses: tuple[Bonus, ...]
+    volume_columns: tuple[str, ...] = ("pv", "bv")
+    tiers: tuple[str, ...] = ()
+    source: str = ""
+    _core: Any = field(default=None, repr=False)
+    _compiled: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def rank_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.ranks)
+
+    @property
+    def bonus_names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.bonuses)
+
+    @classmethod
+    def from_toml(cls, path_or_text: str | Path) -> Plan:
+        """Reads a plan from a file path or from TOML text."""
+        if isinstance(path_or_text, Path) or ("\n" not in path_or_text and Path(path_or_text).is_file()):
+            try:
+                text = Path(path_or_text).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise PlanError(f"cannot read plan file {path_or_text}: {exc}") from None
+        else:
+            text = str(path_or_text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PlanError(f"plan is not valid TOML: {exc}") from None
+        return _parse(data, text)
+
+
+def _parse(data: dict[str, Any], source: str) -> Plan:
+    root = _Table(data, "")
+    header = _Table(root.raw("plan", {}), "plan")
+    name = header.text("name", "")
+    currency = header.text("currency", "USD")
+    rounding = header.text("rounding", "floor", ROUNDING)
+    header.finish()
+    activity = _Table(root.raw("activity", {}), "activity")
+    activity_min_pv = activity.count("min_pv", 0)
+    activity.finish()
+    ranks = _parse_ranks(root.raw("ranks", []))
+    rank_names = [r.name for r in ranks]
+    bonuses = []
+    if "binary" in data:
+        bonuses.append(_parse_binary(_Table(root.raw("binary"), "binary"), rank_names))
+    for kind in ("unilevel", "matching"):
+        if kind in data:
+            bonuses.append(_parse_levels(_Table(root.raw(kind), kind), kind, rank_names))
+    root.finish()
+    plan = Plan(
+        name=name, currency=currency, rounding=rounding, activity_min_pv=activity_min_pv,
+        ranks=tuple(ranks), bonuses=tuple(bonuses), source=source,
+    )
+    compiled = _compile(plan)
+    object.__setattr__(plan, "_compiled", compiled)
+    object.__setattr__(plan, "_core", _mlm_core.PlanCore(compiled))
+    return plan
+
+
+def _parse_ranks(entries: Any) -> list[Rank]:
+    if not isinstance(entries, list):
+        raise PlanError("ranks must be an array of tables ([[ranks]])", key="ranks")
+    tables = [_Table(entry, f"ranks[{i}]") for i, entry in enumerate(entries)]
+    names = [MEMBER]
+    for table in tables:
+        rank_name = table.text("name")
+        if rank_name in names:
+            raise PlanError(f"{table.key('name')}: rank {rank_name!r} is defined twice", key=table.key("name"))
+        names.append(rank_name)
+    ranks = [Rank(MEMBER)]
+    for table, rank_name in zip(tables, names[1:], strict=True):
+        legs = table.count("legs", None)
+        leg_rank = table.text("leg_rank", None)
+        if (legs is None) != (leg_rank is None):
+            missing, given = ("leg_rank", "legs") if leg_rank is None else ("legs", "leg_rank")
+            raise PlanError(f"{table.key(missing)} is required with {given} (the two go together)",
+                            key=table.key(missing))
+        if leg_rank is not None and leg_rank not in names:
+            raise PlanError(f"{table.key('leg_rank')} names no rank: {leg_rank!r}", key=table.key("leg_rank"))
+        ranks.append(
+            Rank(
+                name=rank_name,
+                min_pv=table.count("min_pv", None),
+                min_gv=table.count("min_gv", None),
+                max_leg_share_bp=table.count("max_leg_share_bp", 10_000),
+                legs=legs or 0,
+                leg_rank=leg_rank,
+            )
+        )
+        table.finish()
+    return ranks
+
+
+def _parse_binary(table: _Table, ranks: list[str]) -> Bonus:
+    settings = {
+        "rate_bp": table.count("rate_bp"),
+        "pair_unit": table.count("pair_unit", 1, minimum=1),
+        "carry_cap": table.count("carry_cap", 0),
+        "requires_active": table.flag("requires_active", True),
+        "requires_sponsored_legs": table.flag("requires_sponsored_legs", False),
+        "unqualified": table.text("unqualified", "carry", ("carry", "flush")),
+        "cap_by_rank": table.rank_map("cap_by_rank", ranks),
+    }
+    table.finish()
+    return Bonus("binary", "binary", settings)
+
+
+def _parse_levels(table: _Table, kind: str, ranks: list[str]) -> Bonus:
+    settings = {
+        "rates_bp": table.counts("rates_bp"),
+        "compression": table.flag("compression", True),
+        "depth_by_rank": table.rank_map("depth_by_rank", ranks),
+    }
+    table.finish()
+    return Bonus(kind, kind, settings)
+
+
+def _compile(plan: Plan) -> dict[str, Any]:
+    """The plan as plain values for ``_mlm_core.PlanCore``: rank and bonus references become indices."""
+    rank_index = {name: i for i, name in enumerate(plan.rank_names)}
+    column_index = {name: i for i, name in enumerate(plan.volume_columns)}
+    by_rank = lambda mapping: [mapping.get(name) for name in plan.rank_names]  # noqa: E731
+    bonuses: list[dict[str, Any]] = []
+    position = {b.name: i for i, b in enumerate(plan.bonuses)}
+    for bonus in plan.bonuses:
+        s = bonus.settings
+        if bonus.type == "binary":
+            bonuses.append({
+                "type": "binary", "base": column_index[s.get("base", "bv")], "rate_bp": s.get("rate_bp"),
+                "pay_per_pair": s.get("pay_per_pair"), "pair_unit": s["pair_unit"], "carry_cap": s["carry_cap"],
+                "requires_active": s["requires_active"], "requires_sponsored_legs": s["requires_sponsored_legs"],
+                "flush_unqualified": s["unqualified"] == "flush", "cap_by_rank": by_rank(s["cap_by_rank"]),
+                "max_pairs_by_tier": [s.get("max_pairs_by_tier", {}).get(t) for t in plan.tiers],
+                "carry_over_cap": s.get("over_cap", "flush") == "carry", "requires_tier": s.get("requires_tier", False),
+                "pay_on_new_volume": s.get("pay_on", "period") == "new_volume",
+            })
+        else:
+            base_column, base_bonus = column_index.get(s.get("base", "bv")), None
+            if bonus.type == "matching":
+                source = s.get("base", "binary")
+                base_column, base_bonus = None, position.get(source)
+                if base_bonus is None:
+                    # Version 1's [matching] without [binary] pays nothing: its base is a column of zeros.
+                    base_column = len(plan.volume_columns)
+            bonuses.append({
+                "type": "level", "base_column": base_column, "base_bonus": base_bonus,
+                "rates_bp": s["rates_bp"], "compression": s["compression"],
+                "depth_by_rank": by_rank(s["depth_by_rank"]), "requires_active": s.get("requires_active", True),
+            })
+    return {
+        # Columns the engine gets: the plan's volume columns, then one of zeros when a bonus needs it.
+        "columns": len(plan.volume_columns) + any(b.get("base_column") == len(plan.volume_columns) for b in bonuses),
+        "rounding": plan.rounding,
+        "activity_min_pv": plan.activity_min_pv,
+        "tiers": len(plan.tiers),
+        "ranks": [
+            {"min_pv": r.min_pv, "min_gv": r.min_gv, "max_leg_share_bp": r.max_leg_share_bp, "legs": r.legs,
+             "leg_rank": rank_index[r.leg_rank] if r.leg_rank else 0, "assigned": r.assigned}
+            for r in plan.ranks
+        ],
+        "bonuses": bonuses,
+    }

@@ -1,0 +1,209 @@
+//! The commission period: the compiled plan (`PlanCore`) and `run_period` over a `GenealogyCore`.
+use arrow::array::{Array, ArrayRef, BooleanArray, Int16Array, UInt16Array};
+use arrow::pyarrow::ToPyArrow;
+use mlm_kernel::engine::{
+    self, Base, BinaryRule, BonusRule, LevelRule, PeriodInput, PlanSpec, RankRule, Rounding, NO_VALUE,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::arrow_in::{import_array, int64_values};
+use crate::errors::{input_error, run_detached};
+use crate::genealogy::{index_array, int64_array, GenealogyCore};
+
+fn plan_error(py: Python<'_>, message: String) -> PyErr {
+    crate::errors::to_py_err(py, mlm_kernel::KernelError::Plan { message })
+}
+
+fn item<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
+    match d.get_item(key)? {
+        Some(v) => v.extract::<T>().map_err(|e| {
+            let err: PyErr = e.into();
+            plan_error(d.py(), format!("compiled plan key {key}: {err}"))
+        }),
+        None => Err(plan_error(d.py(), format!("compiled plan lacks {key}"))),
+    }
+}
+
+use pyo3::conversion::FromPyObjectOwned;
+
+/// A plan compiled by `mlm_core.plan` into plain values, held as the kernel's structs.
+#[pyclass(frozen, module = "mlm_core._mlm_core")]
+pub struct PlanCore {
+    spec: PlanSpec,
+}
+
+#[pymethods]
+impl PlanCore {
+    #[new]
+    fn new(py: Python<'_>, compiled: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let rounding = match item::<String>(compiled, "rounding")?.as_str() {
+            "floor" => Rounding::Floor,
+            "half_up" => Rounding::HalfUp,
+            "half_even" => Rounding::HalfEven,
+            other => return Err(plan_error(py, format!("unknown rounding {other:?}"))),
+        };
+        let mut ranks = Vec::new();
+        for rank in item::<Bound<'_, PyList>>(compiled, "ranks")?.iter() {
+            let rank = rank.cast_into::<PyDict>()?;
+            ranks.push(RankRule {
+                min_pv: item(&rank, "min_pv")?,
+                min_gv: item(&rank, "min_gv")?,
+                max_leg_share_bp: item(&rank, "max_leg_share_bp")?,
+                legs: item(&rank, "legs")?,
+                leg_rank: item(&rank, "leg_rank")?,
+                assigned: item(&rank, "assigned")?,
+            });
+        }
+        let mut bonuses = Vec::new();
+        for bonus in item::<Bound<'_, PyList>>(compiled, "bonuses")?.iter() {
+            let b = bonus.cast_into::<PyDict>()?;
+            let kind: String = item(&b, "type")?;
+            bonuses.push(match kind.as_str() {
+                "binary" => BonusRule::Binary(BinaryRule {
+                    base: item(&b, "base")?,
+                    rate_bp: item(&b, "rate_bp")?,
+                    pay_per_pair: item(&b, "pay_per_pair")?,
+                    pair_unit: item(&b, "pair_unit")?,
+                    carry_cap: item(&b, "carry_cap")?,
+                    requires_active: item(&b, "requires_active")?,
+                    requires_sponsored_legs: item(&b, "requires_sponsored_legs")?,
+                    flush_unqualified: item(&b, "flush_unqualified")?,
+                    cap_by_rank: item(&b, "cap_by_rank")?,
+                    max_pairs_by_tier: item(&b, "max_pairs_by_tier")?,
+                    carry_over_cap: item(&b, "carry_over_cap")?,
+                    requires_tier: item(&b, "requires_tier")?,
+                    pay_on_new_volume: item(&b, "pay_on_new_volume")?,
+                }),
+                "level" => BonusRule::Level(LevelRule {
+                    base: match (item::<Option<usize>>(&b, "base_column")?, item::<Option<usize>>(&b, "base_bonus")?) {
+                        (Some(c), None) => Base::Column(c),
+                        (None, Some(x)) => Base::BonusPay(x),
+                        _ => return Err(plan_error(py, "a level bonus has one base".into())),
+                    },
+                    rates_bp: item(&b, "rates_bp")?,
+                    compression: item(&b, "compression")?,
+                    depth_by_rank: item(&b, "depth_by_rank")?,
+                    requires_active: item(&b, "requires_active")?,
+                }),
+                other => return Err(plan_error(py, format!("unknown bonus type {other:?}"))),
+            });
+        }
+        let spec = PlanSpec {
+            rounding,
+            activity_min_pv: item(compiled, "activity_min_pv")?,
+            ranks,
+            bonuses,
+            tiers: item(compiled, "tiers")?,
+        };
+        Ok(PlanCore { spec })
+    }
+}
+
+fn bools(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<bool>> {
+    let array = import_array(py, value, what)?;
+    let Some(flags) = array.as_any().downcast_ref::<BooleanArray>() else {
+        return Err(input_error(py, format!("{what} must be boolean, not {}", array.data_type())));
+    };
+    Ok((0..flags.len()).map(|i| flags.is_valid(i) && flags.value(i)).collect())
+}
+
+fn u16s(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u16>> {
+    let array = import_array(py, value, what)?;
+    let Some(values) = array.as_any().downcast_ref::<Int16Array>() else {
+        return Err(input_error(py, format!("{what} must be int16, not {}", array.data_type())));
+    };
+    // -1 (or null) means "none".
+    Ok(values.iter().map(|v| match v {
+        Some(x) if x >= 0 => x as u16,
+        _ => NO_VALUE,
+    }).collect())
+}
+
+/// Sums each column's rows per member row: `rows[i]` is the member row of input row `i`.
+#[pyfunction]
+pub fn sum_by_row(py: Python<'_>, rows: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, members: usize) -> PyResult<Py<PyAny>> {
+    let rows = import_array(py, rows, "rows")?;
+    let rows = int64_values(py, &rows, "rows")?;
+    let values = import_array(py, values, "values")?;
+    let values = int64_values(py, &values, "values")?;
+    let sums = run_detached(py, || mlm_kernel::rollup::sum_by_row(rows, values, members))?;
+    int64_array(py, sums)
+}
+
+fn int64_list(py: Python<'_>, list: &Bound<'_, PyList>, what: &str) -> PyResult<Vec<ArrayRef>> {
+    list.iter().map(|v| import_array(py, &v, what)).collect()
+}
+
+/// Runs one period. Every per-member input is aligned to the genealogy's rows; `carries` holds per bonus
+/// either None or `(left, right)`. Returns a dict of Arrow arrays and integers.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (genealogy, plan, columns, status_active, prev_highest, carries, rank_override = None, tier = None))]
+pub fn run_period(
+    py: Python<'_>,
+    genealogy: &GenealogyCore,
+    plan: &PlanCore,
+    columns: &Bound<'_, PyList>,
+    status_active: &Bound<'_, PyAny>,
+    prev_highest: &Bound<'_, PyAny>,
+    carries: &Bound<'_, PyList>,
+    rank_override: Option<&Bound<'_, PyAny>>,
+    tier: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let column_arrays = int64_list(py, columns, "columns")?;
+    let column_slices: Vec<&[i64]> =
+        column_arrays.iter().map(|a| int64_values(py, a, "volume column")).collect::<PyResult<_>>()?;
+    let status = bools(py, status_active, "status_active")?;
+    let highest = u16s(py, prev_highest, "prev_highest")?;
+    let overrides = rank_override.map(|o| u16s(py, o, "rank_override")).transpose()?;
+    let tiers = tier.map(|t| u16s(py, t, "tier")).transpose()?;
+    let mut carry_arrays: Vec<Option<(ArrayRef, ArrayRef)>> = Vec::new();
+    for entry in carries.iter() {
+        carry_arrays.push(if entry.is_none() {
+            None
+        } else {
+            let (l, r): (Bound<'_, PyAny>, Bound<'_, PyAny>) = entry.extract()?;
+            Some((import_array(py, &l, "carry")?, import_array(py, &r, "carry")?))
+        });
+    }
+    let carry_slices: Vec<Option<(&[i64], &[i64])>> = carry_arrays
+        .iter()
+        .map(|c| c.as_ref().map(|(l, r)| Ok((int64_values(py, l, "carry")?, int64_values(py, r, "carry")?))).transpose())
+        .collect::<PyResult<_>>()?;
+    let input = PeriodInput {
+        columns: column_slices,
+        status_active: &status,
+        prev_highest: &highest,
+        carries: carry_slices,
+        rank_override: overrides.as_deref(),
+        tier: tiers.as_deref(),
+    };
+    let inner = &genealogy.inner;
+    let spec = &plan.spec;
+    let (output, lines) = run_detached(py, || {
+        let output = engine::run_period(inner, spec, &input)?;
+        let lines = engine::lines(&output);
+        Ok((output, lines))
+    })?;
+    let result = PyDict::new(py);
+    let ranks = |v: &[u16]| UInt16Array::from(v.to_vec()).into_data().to_pyarrow(py).map(|a| a.unbind());
+    result.set_item("paid_as", ranks(&output.paid_as)?)?;
+    result.set_item("highest", ranks(&output.highest)?)?;
+    result.set_item("active", BooleanArray::from(output.active.clone()).into_data().to_pyarrow(py)?)?;
+    let bonuses = PyList::empty(py);
+    for bonus in output.bonuses {
+        let entry = PyDict::new(py);
+        entry.set_item("breakage", bonus.breakage)?;
+        if let Some((l, r)) = bonus.carry {
+            entry.set_item("carry", (int64_array(py, l)?, int64_array(py, r)?))?;
+        }
+        entry.set_item("amount", int64_array(py, bonus.amount)?)?;
+        bonuses.append(entry)?;
+    }
+    result.set_item("bonuses", bonuses)?;
+    result.set_item("line_row", index_array(py, &lines.row)?)?;
+    result.set_item("line_bonus", UInt16Array::from(lines.bonus).into_data().to_pyarrow(py)?)?;
+    result.set_item("line_amount", int64_array(py, lines.amount)?)?;
+    Ok(result.into_any().unbind())
+}

@@ -1,0 +1,662 @@
+"""A slow, plain-Python reference of one commission period (compensation plan semantics, version 1).
+
+It is a test oracle for ``mlm_core``'s engine: every function is a direct transcription of one rule of
+``compensation-plan.md``, written for clarity rather than speed. Only ``int`` and ``fractions.Fraction``
+are used on the money path (never a float); trees are walked by following parent pointers upward in plain
+loops, one member at a time (no recursion: a sponsor chain may be thousands deep).
+
+Entry points:
+
+* :func:`load_plan` — ``tomllib`` on a path or on TOML text;
+* :func:`run_period_reference` — one period: ``(plan, members, volumes, state) -> result``.
+
+Steps of a period, in order (each in its own function below):
+
+1. period PV / BV per member (sums of volume rows, with their sign); activity;
+2. paid-as ranks, bottom-up in the sponsor tree (deepest members first), and highest ranks;
+3. the bonuses, in plan order: ``binary`` (placement tree), ``unilevel`` (sponsor tree, base BV),
+   ``matching`` (sponsor tree, base = binary pay after cap). The bonus list is data (:class:`Bonus`, one
+   entry per bonus with a ``type`` that picks the function in :data:`BONUS_TYPES`), so version 2's
+   ``[[bonus]]`` entries and new types can be added without touching the period loop;
+4. commission lines, ranks, next state and summary.
+
+Readings of the specification that the reference makes (and that its tests pin down):
+
+* Unilevel / matching **breakage** (summary): the sum of the numerators ``base * rate_bp`` of every share
+  attributed to an upline that occupies a level but is not paid (inactive without compression, or level
+  beyond its ``depth_by_rank``), floor-divided by 10 000 once at the end, per bonus. Levels above the root
+  or beyond ``len(rates_bp)`` are not breakage; inactive uplines skipped by compression are not either.
+* Binary breakage (summary): the sum over members of (pay before the rank cap - pay after it).
+* ``summary.paid[bonus]`` is the sum of that bonus's (rounded) line amounts; the three version 1 bonus names
+  are always present (0 when the plan lacks the section).
+* A member absent from ``state`` has carries (0, 0) and highest rank ``Member``; a state highest-rank name
+  the plan does not define counts as ``Member`` (version 2 says so; version 1 is silent). State entries of
+  ids that are not in the genealogy are not carried forward.
+* The payout ratio of the specification's summary is not in the result dict (whose shape is fixed for the
+  tests); :func:`payout_ratio` computes it exactly from a summary.
+* A key of ``cap_by_rank`` or ``depth_by_rank`` that names no rank is a plan error (version 1 is silent;
+  version 2 lists it among the plan errors).
+* Keys the specification gives no default for are required: ``ranks[].name``, ``binary.rate_bp``,
+  ``unilevel.rates_bp`` and ``matching.rates_bp``. Rank names must be unique and may not be ``Member``
+  (index 0, implicit).
+* Only the bonus amounts are checked against the int64 range (``AmountOverflowError``); intermediate
+  sums are exact Python integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+MEMBER = "Member"
+BP = 10_000
+LEGS = ("L", "R")
+ROUNDING_MODES = ("floor", "half_up", "half_even")
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+#: The version 1 sections that are bonuses, in computation (and line) order.
+V1_BONUS_SECTIONS = ("binary", "unilevel", "matching")
+
+
+class PlanError(ValueError):
+    """The plan breaks a rule of the plan format (the message names the key)."""
+
+
+class InputError(ValueError):
+    """The period's input is wrong: e.g. volume rows of members that are not in the genealogy (``ids``)."""
+
+    def __init__(self, message: str, ids: list | None = None) -> None:
+        super().__init__(message)
+        self.ids = list(ids or [])
+
+
+class AmountOverflowError(ValueError, OverflowError):
+    """A bonus amount does not fit int64."""
+
+
+# --- plan --------------------------------------------------------------------------------------------
+
+
+def load_plan(path_or_text: str | Path) -> dict:
+    """The dict ``tomllib`` gives for a plan: from a ``Path``, from a path string naming an existing file,
+    or else from TOML text."""
+    if isinstance(path_or_text, Path):
+        return tomllib.loads(path_or_text.read_text(encoding="utf-8"))
+    text = str(path_or_text)
+    if "\n" not in text and Path(text).is_file():
+        return tomllib.loads(Path(text).read_text(encoding="utf-8"))
+    return tomllib.loads(text)
+
+
+@dataclass(frozen=True)
+class Rank:
+    """One ``[[ranks]]`` entry. ``None`` means the requirement is absent (not checked)."""
+
+    name: str
+    min_pv: int | None
+    min_gv: int | None
+    max_leg_share_bp: int
+    legs: int
+    leg_rank: str | None
+
+
+@dataclass(frozen=True)
+class BinarySpec:
+    rate_bp: int
+    pair_unit: int
+    carry_cap: int  # 0 = no cap
+    requires_active: bool
+    requires_sponsored_legs: bool
+    unqualified: str  # "carry" | "flush"
+    cap_by_rank: dict  # rank name -> cap; a rank not named has no cap
+
+
+@dataclass(frozen=True)
+class LevelSpec:
+    """Unilevel and matching: a per-level walk up the sponsor tree."""
+
+    rates_bp: tuple[int, ...]
+    compression: bool
+    depth_by_rank: dict  # rank name -> deepest paid level; a rank not named is paid on every level
+    base: str  # "bv" (unilevel) or the name of an earlier binary bonus (matching)
+
+
+@dataclass(frozen=True)
+class Bonus:
+    name: str  # the ``bonus`` value of its lines
+    type: str  # key of BONUS_TYPES
+    spec: Any
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounding: str
+    activity_min_pv: int
+    ranks: tuple[Rank, ...]  # lowest to highest, WITHOUT the implicit Member
+    bonuses: tuple[Bonus, ...]  # computation order
+
+    @property
+    def rank_names(self) -> list[str]:
+        """Index 0 is ``Member``; index i is ``ranks[i-1]``."""
+        return [MEMBER] + [r.name for r in self.ranks]
+
+    def rank_index(self, name: str) -> int:
+        return self.rank_names.index(name)
+
+
+# The keys each section may hold, with their kinds. Anything else is a plan error.
+PLAN_KEYS = {
+    "plan": {"name": "str", "currency": "str", "rounding": "str"},
+    "activity": {"min_pv": "int"},
+    "binary": {
+        "rate_bp": "int",
+        "pair_unit": "int",
+        "carry_cap": "int",
+        "requires_active": "bool",
+        "requires_sponsored_legs": "bool",
+        "unqualified": "str",
+        "cap_by_rank": "int_table",
+    },
+    "unilevel": {"rates_bp": "int_list", "compression": "bool", "depth_by_rank": "int_table"},
+    "matching": {"rates_bp": "int_list", "compression": "bool", "depth_by_rank": "int_table"},
+}
+RANK_KEYS = {
+    "name": "str",
+    "min_pv": "int",
+    "min_gv": "int",
+    "max_leg_share_bp": "int",
+    "legs": "int",
+    "leg_rank": "str",
+}
+
+
+def _is_plan_int(value: object) -> bool:
+    """A plan number: an int (not a bool, not a float) that is not negative."""
+    return type(value) is int and value >= 0
+
+
+def _check_kind(where: str, value: object, kind: str) -> None:
+    ok = {
+        "str": lambda v: isinstance(v, str),
+        "bool": lambda v: isinstance(v, bool),
+        "int": _is_plan_int,
+        "int_list": lambda v: isinstance(v, list) and all(_is_plan_int(x) for x in v),
+        "int_table": lambda v: isinstance(v, dict) and all(_is_plan_int(x) for x in v.values()),
+    }[kind](value)
+    if not ok:
+        expected = {
+            "str": "a string",
+            "bool": "a boolean",
+            "int": "a non-negative integer",
+            "int_list": "an array of non-negative integers",
+            "int_table": "a table of non-negative integers",
+        }[kind]
+        raise PlanError(f"{where}: expected {expected}")
+
+
+def _check_keys(where: str, table: object, allowed: dict) -> dict:
+    if not isinstance(table, dict):
+        raise PlanError(f"{where}: expected a table")
+    for key, value in table.items():
+        if key not in allowed:
+            raise PlanError(f"{where}.{key}: unknown key")
+        _check_kind(f"{where}.{key}", value, allowed[key])
+    return table
+
+
+def _check_rank_keys(where: str, table: dict, names: list[str]) -> None:
+    """A key of ``cap_by_rank`` / ``depth_by_rank`` must name a rank (``Member`` included)."""
+    for key in table:
+        if key not in names:
+            raise PlanError(f"{where}.{key}: no rank named {key!r}")
+
+
+def parse_plan(raw: dict) -> Plan:
+    """Check a plan dict against version 1 of the format and apply its defaults."""
+    for section in raw:
+        if section not in PLAN_KEYS and section != "ranks":
+            raise PlanError(f"{section}: unknown section")
+    plan_t = _check_keys("plan", raw.get("plan", {}), PLAN_KEYS["plan"])
+    activity_t = _check_keys("activity", raw.get("activity", {}), PLAN_KEYS["activity"])
+
+    rounding = plan_t.get("rounding", "floor")
+    if rounding not in ROUNDING_MODES:
+        raise PlanError(f"plan.rounding: unknown rounding {rounding!r}")
+
+    ranks_raw = raw.get("ranks", [])
+    if not isinstance(ranks_raw, list):
+        raise PlanError("ranks: expected an array of tables")
+    ranks = []
+    for i, entry in enumerate(ranks_raw):
+        where = f"ranks[{i}]"
+        _check_keys(where, entry, RANK_KEYS)
+        if "name" not in entry:
+            raise PlanError(f"{where}.name: missing")
+        if ("legs" in entry) != ("leg_rank" in entry):
+            raise PlanError(f"{where}: legs and leg_rank go together")
+        ranks.append(
+            Rank(
+                name=entry["name"],
+                min_pv=entry.get("min_pv"),
+                min_gv=entry.get("min_gv"),
+                max_leg_share_bp=entry.get("max_leg_share_bp", BP),
+                legs=entry.get("legs", 0),
+                leg_rank=entry.get("leg_rank"),
+            )
+        )
+    names = [MEMBER] + [r.name for r in ranks]
+    if len(set(names)) != len(names):
+        raise PlanError("ranks: rank names must be unique and not 'Member'")
+    for i, r in enumerate(ranks):
+        if r.leg_rank is not None and r.leg_rank not in names:
+            raise PlanError(f"ranks[{i}].leg_rank: no rank named {r.leg_rank!r}")
+
+    bonuses = []
+    if "binary" in raw:
+        t = _check_keys("binary", raw["binary"], PLAN_KEYS["binary"])
+        if "rate_bp" not in t:
+            raise PlanError("binary.rate_bp: missing")
+        pair_unit = t.get("pair_unit", 1)
+        if pair_unit < 1:
+            raise PlanError("binary.pair_unit: must be at least 1")
+        unqualified = t.get("unqualified", "carry")
+        if unqualified not in ("carry", "flush"):
+            raise PlanError(f"binary.unqualified: unknown value {unqualified!r}")
+        spec = BinarySpec(
+            rate_bp=t["rate_bp"],
+            pair_unit=pair_unit,
+            carry_cap=t.get("carry_cap", 0),
+            requires_active=t.get("requires_active", True),
+            requires_sponsored_legs=t.get("requires_sponsored_legs", False),
+            unqualified=unqualified,
+            cap_by_rank=dict(t.get("cap_by_rank", {})),
+        )
+        _check_rank_keys("binary.cap_by_rank", spec.cap_by_rank, names)
+        bonuses.append(Bonus("binary", "binary", spec))
+    for section, base in (("unilevel", "bv"), ("matching", "binary")):
+        if section not in raw:
+            continue
+        t = _check_keys(section, raw[section], PLAN_KEYS[section])
+        if "rates_bp" not in t:
+            raise PlanError(f"{section}.rates_bp: missing")
+        spec = LevelSpec(
+            rates_bp=tuple(t["rates_bp"]),
+            compression=t.get("compression", True),
+            depth_by_rank=dict(t.get("depth_by_rank", {})),
+            base=base,
+        )
+        _check_rank_keys(f"{section}.depth_by_rank", spec.depth_by_rank, names)
+        bonuses.append(Bonus(section, section, spec))
+
+    return Plan(
+        rounding=rounding,
+        activity_min_pv=activity_t.get("min_pv", 0),
+        ranks=tuple(ranks),
+        bonuses=tuple(bonuses),
+    )
+
+
+# --- rounding ----------------------------------------------------------------------------------------
+
+
+def round_amount(x: Fraction, mode: str) -> int:
+    """Round an exact rational to an integer: ``floor`` (toward -inf), ``half_up`` (halves away from zero)
+    or ``half_even`` (halves to the even neighbour)."""
+    x = Fraction(x)
+    q, r = divmod(x.numerator, x.denominator)  # q = floor(x); 0 <= r < denominator
+    if mode == "floor" or r == 0:
+        return q
+    twice_r = 2 * r
+    if twice_r < x.denominator:  # fractional part below one half
+        return q
+    if twice_r > x.denominator:  # above one half
+        return q + 1
+    # exactly one half: q and q + 1 are equally near
+    if mode == "half_up":
+        return q + 1 if x > 0 else q  # away from zero
+    if mode == "half_even":
+        return q if q % 2 == 0 else q + 1
+    raise PlanError(f"unknown rounding {mode!r}")
+
+
+def check_int64(what: str, value: int) -> int:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise AmountOverflowError(f"{what} = {value} does not fit int64")
+    return value
+
+
+# --- the period's facts ------------------------------------------------------------------------------
+
+
+@dataclass
+class Period:
+    """Genealogy, volumes and activity of one period, keyed by member id."""
+
+    ids: list  # row order
+    sponsor: dict
+    placement: dict
+    leg: dict
+    status: dict
+    pv: dict
+    bv: dict
+    active: dict
+
+    def sponsor_uplines(self, member) -> Iterator:
+        """The sponsor line above ``member``, nearest first, up to the root."""
+        up = self.sponsor[member]
+        while up is not None:
+            yield up
+            up = self.sponsor[up]
+
+    def sponsor_uplines_with_leg(self, member) -> Iterator[tuple]:
+        """``(upline, leg)`` for each sponsor upline, where ``leg`` is the upline's personally sponsored
+        member on the path down to ``member`` (the sponsor leg ``member`` belongs to)."""
+        child = member
+        while self.sponsor[child] is not None:
+            yield self.sponsor[child], child
+            child = self.sponsor[child]
+
+    def placement_uplines_with_side(self, member) -> Iterator[tuple]:
+        """``(upline, "L" | "R")`` for each placement upline: which of the upline's two subtrees holds
+        ``member``."""
+        child = member
+        while self.placement[child] is not None:
+            yield self.placement[child], self.leg[child]
+            child = self.placement[child]
+
+
+def build_period(plan: Plan, members: list[dict], volumes: list[dict]) -> Period:
+    ids = [m["member_id"] for m in members]
+    known = set(ids)
+    unknown = []
+    for row in volumes:
+        if row["member_id"] not in known and row["member_id"] not in unknown:
+            unknown.append(row["member_id"])
+    if unknown:
+        raise InputError(f"volume rows of members not in the genealogy: {unknown!r}", unknown)
+    pv = dict.fromkeys(ids, 0)
+    bv = dict.fromkeys(ids, 0)
+    for row in volumes:
+        pv[row["member_id"]] += row["pv"]
+        bv[row["member_id"]] += row["bv"]
+    status = {m["member_id"]: m["status"] for m in members}
+    # Activity: status "active" AND period PV >= activity.min_pv.
+    active = {i: status[i] == "active" and pv[i] >= plan.activity_min_pv for i in ids}
+    return Period(
+        ids=ids,
+        sponsor={m["member_id"]: m["sponsor_id"] for m in members},
+        placement={m["member_id"]: m["placement_id"] for m in members},
+        leg={m["member_id"]: m["leg"] for m in members},
+        status=status,
+        pv=pv,
+        bv=bv,
+        active=active,
+    )
+
+
+# --- ranks -------------------------------------------------------------------------------------------
+
+
+def sponsor_depths(period: Period) -> dict:
+    """Levels below the root in the sponsor tree (root 0): walk up until a known depth, then fill in."""
+    depth: dict = {}
+    for m in period.ids:
+        path = []
+        x = m
+        while x is not None and x not in depth:
+            path.append(x)
+            x = period.sponsor[x]
+        d = -1 if x is None else depth[x]
+        for y in reversed(path):
+            d += 1
+            depth[y] = d
+    return depth
+
+
+def meets_rank(rank: Rank, own_pv: int, leg_pv: dict, leg_best: dict, plan: Plan) -> bool:
+    """One rank tested on its own. ``leg_pv[c]`` / ``leg_best[c]``: total PV and highest paid-as rank
+    index of the leg headed by the personally sponsored member ``c``. An absent requirement passes."""
+    if rank.min_pv is not None and not own_pv >= rank.min_pv:
+        return False
+    if rank.min_gv is not None:
+        cap_numerator = rank.min_gv * rank.max_leg_share_bp  # leg cap * 10000, never rounded
+        lhs = BP * own_pv + sum(min(BP * p, cap_numerator) for p in leg_pv.values())
+        if not lhs >= BP * rank.min_gv:
+            return False
+    if rank.legs > 0:
+        needed = plan.rank_index(rank.leg_rank)
+        qualifying_legs = sum(1 for best in leg_best.values() if best >= needed)
+        if not qualifying_legs >= rank.legs:
+            return False
+    return True
+
+
+def resolve_ranks(plan: Plan, period: Period) -> dict:
+    """Paid-as rank index of every member, resolved bottom-up (a member after its whole downline)."""
+    # PV of each sponsor leg: every member's PV goes to the leg it belongs to, for each of its uplines.
+    leg_pv: dict = {m: {} for m in period.ids}
+    for x in period.ids:
+        for up, leg in period.sponsor_uplines_with_leg(x):
+            leg_pv[up][leg] = leg_pv[up].get(leg, 0) + period.pv[x]
+
+    depth = sponsor_depths(period)
+    order = sorted(period.ids, key=lambda m: -depth[m])  # deepest first
+    leg_best: dict = {m: {} for m in period.ids}  # filled in as members' ranks are resolved
+    paid_as: dict = {}
+    for m in order:
+        # Everyone below m is deeper, hence already resolved and recorded in leg_best[m].
+        assert set(leg_best[m]) == set(leg_pv[m])
+        rank = 0
+        if period.status[m] == "active":  # any other status is Member, whatever the requirements
+            for index, r in enumerate(plan.ranks, start=1):
+                if meets_rank(r, period.pv[m], leg_pv[m], leg_best[m], plan):
+                    rank = index  # ranks ascend, so the last one met is the highest
+        paid_as[m] = rank
+        for up, leg in period.sponsor_uplines_with_leg(m):
+            leg_best[up][leg] = max(leg_best[up].get(leg, 0), rank)
+    return paid_as
+
+
+# --- bonuses -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class BonusResult:
+    amounts: dict  # member -> rounded amount (zeros allowed; lines keep only non-zero ones)
+    breakage: int
+    carries: dict | None = None  # binary only: member -> (L, R) for the next period
+
+
+@dataclass
+class Context:
+    """What a bonus function may look at."""
+
+    plan: Plan
+    period: Period
+    paid_as: dict  # member -> rank index
+    carries_in: dict  # member -> (L, R) from the previous state
+    results: dict  # bonus name -> BonusResult of the bonuses computed so far
+
+    def rank_name(self, member) -> str:
+        return self.plan.rank_names[self.paid_as[member]]
+
+
+def compute_binary(ctx: Context, bonus: Bonus) -> BonusResult:
+    """Binary bonus, steps 1-6 of the specification, for every member."""
+    spec: BinarySpec = bonus.spec
+    period = ctx.period
+
+    # Step 1: new_L / new_R = BV of the whole placement subtree under each side.
+    new = {m: {"L": 0, "R": 0} for m in period.ids}
+    for x in period.ids:
+        for up, side in period.placement_uplines_with_side(x):
+            new[up][side] += period.bv[x]
+
+    # For requires_sponsored_legs: does side s of m's placement subtree hold an ACTIVE member whom m
+    # personally sponsored?
+    sponsored_active = {m: {"L": False, "R": False} for m in period.ids}
+    for x in period.ids:
+        s = period.sponsor[x]
+        if s is None or not period.active[x]:
+            continue
+        for up, side in period.placement_uplines_with_side(x):
+            if up == s:
+                sponsored_active[s][side] = True
+                break
+
+    amounts: dict = {}
+    carries: dict = {}
+    breakage = 0
+    for m in period.ids:
+        # Step 2.
+        carry_l, carry_r = ctx.carries_in.get(m, (0, 0))
+        left = carry_l + new[m]["L"]
+        right = carry_r + new[m]["R"]
+        # Step 3.
+        qualified = True
+        if spec.requires_active and not period.active[m]:
+            qualified = False
+        if spec.requires_sponsored_legs and not (sponsored_active[m]["L"] and sponsored_active[m]["R"]):
+            qualified = False
+        pay = 0
+        if qualified:
+            # Step 4.
+            if min(left, right) > 0:
+                matched = (min(left, right) // spec.pair_unit) * spec.pair_unit
+                uncapped = round_amount(Fraction(matched * spec.rate_bp, BP), ctx.plan.rounding)
+                pay = uncapped
+                cap = spec.cap_by_rank.get(ctx.rank_name(m))
+                if cap is not None:
+                    pay = min(pay, cap)
+                breakage += uncapped - pay
+                left -= matched  # the whole matched volume is consumed, capped or not
+                right -= matched
+            # else: min(L, R) <= 0: nothing matched, pay 0, L and R go on unchanged.
+        else:
+            # Step 5.
+            if spec.unqualified == "flush":
+                left, right = 0, 0
+        # Step 6.
+        if spec.carry_cap > 0:
+            left = min(left, spec.carry_cap)  # a negative carry is below the cap: kept as it is
+            right = min(right, spec.carry_cap)
+        amounts[m] = check_int64(f"binary pay of {m!r}", pay)
+        carries[m] = (left, right)
+    return BonusResult(amounts=amounts, breakage=breakage, carries=carries)
+
+
+def compute_levels(ctx: Context, bonus: Bonus) -> BonusResult:
+    """Unilevel / matching: every member's base pays up its sponsor line, ``rates_bp[k-1]`` at level k.
+
+    Shares are kept as numerators ``base * rate_bp``, summed per earner, and divided by 10 000 (rounded)
+    once per earner. Breakage numerators are summed over the whole bonus and floor-divided at the end."""
+    spec: LevelSpec = bonus.spec
+    period = ctx.period
+    if spec.base == "bv":
+        base = period.bv
+    elif spec.base in ctx.results:
+        base = ctx.results[spec.base].amounts  # binary pay after cap
+    else:
+        base = {}  # e.g. [matching] in a plan without [binary]: nothing to match
+
+    numerators: dict = {}
+    broken = 0
+    for x in period.ids:
+        b = base.get(x, 0)
+        level = 0
+        for up in period.sponsor_uplines(x):  # never x itself: no one earns on its own base
+            if spec.compression and not period.active[up]:
+                continue  # skipped: does not occupy a level
+            level += 1
+            if level > len(spec.rates_bp):
+                break
+            share = b * spec.rates_bp[level - 1]
+            depth = spec.depth_by_rank.get(ctx.rank_name(up))  # None: paid on every level
+            if period.active[up] and (depth is None or level <= depth):
+                numerators[up] = numerators.get(up, 0) + share
+            else:
+                broken += share  # occupies the level, is not paid
+    amounts = {
+        m: check_int64(f"{bonus.name} of {m!r}", round_amount(Fraction(n, BP), ctx.plan.rounding))
+        for m, n in numerators.items()
+    }
+    return BonusResult(amounts=amounts, breakage=broken // BP)
+
+
+#: Bonus type -> the function computing it. Version 2 adds types here.
+BONUS_TYPES: dict[str, Callable[[Context, Bonus], BonusResult]] = {
+    "binary": compute_binary,
+    "unilevel": compute_levels,
+    "matching": compute_levels,
+}
+
+
+# --- one period --------------------------------------------------------------------------------------
+
+
+def run_period_reference(plan: dict, members: list[dict], volumes: list[dict], state: dict | None) -> dict:
+    """One commission period, per version 1 of the specification.
+
+    ``plan``: the dict of a plan file (:func:`load_plan`); ``members``: dicts ``member_id, sponsor_id,
+    placement_id, leg, status`` (a valid genealogy); ``volumes``: dicts ``member_id, pv, bv``; ``state``:
+    ``None`` or ``{"carry": {id: (L, R)}, "highest": {id: rank_name}}``.
+
+    Returns ``{"lines": [(id, bonus, amount)], "ranks": {id: (paid_as, highest)}, "state": {"carry": …,
+    "highest": …}, "summary": {"total_bv", "paid", "breakage"}}``; lines are the non-zero amounts in member
+    row order, then bonus order (binary, unilevel, matching)."""
+    p = parse_plan(plan)
+    period = build_period(p, members, volumes)
+    state = state or {}
+    carries_in = {m: tuple(c) for m, c in state.get("carry", {}).items()}
+    highest_in = state.get("highest", {})
+
+    paid_as = resolve_ranks(p, period)
+    names = p.rank_names
+    highest = {}
+    for m in period.ids:
+        previous = highest_in.get(m, MEMBER)
+        previous_index = names.index(previous) if previous in names else 0  # unknown name: Member
+        highest[m] = max(previous_index, paid_as[m])
+
+    ctx = Context(plan=p, period=period, paid_as=paid_as, carries_in=carries_in, results={})
+    for bonus in p.bonuses:
+        ctx.results[bonus.name] = BONUS_TYPES[bonus.type](ctx, bonus)
+
+    lines = []
+    for m in period.ids:
+        for bonus in p.bonuses:
+            amount = ctx.results[bonus.name].amounts.get(m, 0)
+            if amount != 0:
+                lines.append((m, bonus.name, amount))
+
+    binary = ctx.results.get("binary")
+    if binary is not None:
+        next_carry = {m: binary.carries[m] for m in period.ids}
+    else:  # no [binary]: incoming carries pass through unchanged
+        next_carry = {m: carries_in.get(m, (0, 0)) for m in period.ids}
+
+    paid = dict.fromkeys(V1_BONUS_SECTIONS, 0)
+    breakage = dict.fromkeys(V1_BONUS_SECTIONS, 0)
+    for bonus in p.bonuses:
+        paid[bonus.name] = sum(ctx.results[bonus.name].amounts.values())
+        breakage[bonus.name] = ctx.results[bonus.name].breakage
+
+    return {
+        "lines": lines,
+        "ranks": {m: (names[paid_as[m]], names[highest[m]]) for m in period.ids},
+        "state": {"carry": next_carry, "highest": {m: names[highest[m]] for m in period.ids}},
+        "summary": {"total_bv": sum(period.bv.values()), "paid": paid, "breakage": breakage},
+    }
+
+
+def payout_ratio(summary: dict) -> Fraction | None:
+    """Total paid over total BV, exactly (``None`` when total BV is 0)."""
+    if summary["total_bv"] == 0:
+        return None
+    return Fraction(sum(summary["paid"].values()), summary["total_bv"])
