@@ -33,7 +33,7 @@ fn fold_up(
     mut on_final: impl FnMut(usize, usize, i64),
 ) -> std::result::Result<(), usize> {
     let parent = tree.parent();
-    let mut fold = |v: usize| -> std::result::Result<(), usize> {
+    let mut fold = |acc: &mut [i64], v: usize| -> std::result::Result<(), usize> {
         let p = parent[v];
         if p != NONE {
             let p = p as usize;
@@ -44,12 +44,17 @@ fn fold_up(
     };
     if tree.rows_topological() {
         // Rows already list parents first: walk them backwards and skip the random gather of `order`.
+        // Parents are known ahead, so their accumulators are prefetched a few members early.
+        const AHEAD: usize = 16;
         for v in (0..parent.len()).rev() {
-            fold(v)?;
+            if v >= AHEAD && parent[v - AHEAD] != NONE {
+                crate::id_index::prefetch(&acc[parent[v - AHEAD] as usize]);
+            }
+            fold(acc, v)?;
         }
     } else {
         for &v in tree.order().iter().rev() {
-            fold(v as usize)?;
+            fold(acc, v as usize)?;
         }
     }
     Ok(())
@@ -104,12 +109,10 @@ impl Genealogy {
         // One pass: a child's subtree total is final when it is folded into its parent, so it is also
         // the parent's volume on the child's leg.
         let legs = &self.leg;
+        // Indexing by leg instead of branching on it: L and R are a coin toss the branch predictor loses.
+        let mut sides = [left.as_mut_slice(), right.as_mut_slice()];
         fold_up(&self.placement, &mut acc, i64::checked_add, |v, p, total| {
-            if legs[v] == Leg::Left as u8 {
-                left[p] = total;
-            } else {
-                right[p] = total;
-            }
+            sides[(legs[v] != Leg::Left as u8) as usize][p] = total;
         })
         .map_err(|row| overflow(Tree::Placement, row))?;
         Ok((left, right))

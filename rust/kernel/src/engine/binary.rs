@@ -97,8 +97,19 @@ fn sponsored_legs(genealogy: &Genealogy, active: &[bool]) -> (Vec<bool>, Vec<boo
     };
     let mut left = vec![false; n];
     let mut right = vec![false; n];
+    let placement_parent = placement.parent();
+    let legs = genealogy.leg();
     for (v, &s) in genealogy.tree(Tree::Sponsor).parent().iter().enumerate() {
         if s == NONE || !active[v] {
+            continue;
+        }
+        if placement_parent[v] == s {
+            // Placed right under its sponsor (the common case): the leg says which side.
+            if legs[v] == Leg::Left as u8 {
+                left[s as usize] = true;
+            } else {
+                right[s as usize] = true;
+            }
             continue;
         }
         let s = s as usize;

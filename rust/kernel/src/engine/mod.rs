@@ -10,6 +10,8 @@ mod tests;
 
 pub use rounding::Rounding;
 
+use rayon::prelude::*;
+
 use crate::error::{invalid, Result};
 use crate::genealogy::Genealogy;
 
@@ -129,20 +131,40 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
         pv.iter().zip(input.status_active).map(|(&p, &status)| status && p >= plan.activity_min_pv).collect();
     let paid_as = ranks::resolve(genealogy, plan, pv, input.status_active, input.rank_override)?;
     let highest = paid_as.iter().zip(input.prev_highest).map(|(&p, &h)| p.max(h)).collect();
-    let mut bonuses: Vec<BonusOutput> = Vec::with_capacity(plan.bonuses.len());
-    for (index, rule) in plan.bonuses.iter().enumerate() {
-        let output = match rule {
-            BonusRule::Binary(rule) => binary::run(genealogy, plan, rule, input, index, &active, &paid_as)?,
+    // Bonuses on volume columns do not depend on each other: they run side by side; a bonus on another
+    // bonus's pay (matching) runs after, in plan order.
+    let run_one = |index: usize, earlier: &[Option<BonusOutput>]| -> Result<BonusOutput> {
+        match &plan.bonuses[index] {
+            BonusRule::Binary(rule) => binary::run(genealogy, plan, rule, input, index, &active, &paid_as),
             BonusRule::Level(rule) => {
                 let base = match rule.base {
                     Base::Column(c) => input.columns[c],
-                    Base::BonusPay(b) => &bonuses[b].amount,
+                    Base::BonusPay(b) => match &earlier[b] {
+                        Some(output) => output.amount.as_slice(),
+                        None => return Err(invalid("a bonus's base was not computed before it")),
+                    },
                 };
-                levels::run(genealogy, plan, rule, base, &active, &paid_as)?
+                levels::run(genealogy, plan, rule, base, &active, &paid_as)
             }
-        };
-        bonuses.push(output);
+        }
+    };
+    let independent = |rule: &BonusRule| !matches!(rule, BonusRule::Level(LevelRule { base: Base::BonusPay(_), .. }));
+    let mut slots: Vec<Option<BonusOutput>> = vec![None; plan.bonuses.len()];
+    let first: Vec<(usize, Result<BonusOutput>)> = (0..plan.bonuses.len())
+        .into_par_iter()
+        .filter(|&i| independent(&plan.bonuses[i]))
+        .map(|i| (i, run_one(i, &[])))
+        .collect();
+    for (i, output) in first {
+        slots[i] = Some(output?);
     }
+    for i in 0..plan.bonuses.len() {
+        if slots[i].is_none() {
+            let output = run_one(i, &slots)?;
+            slots[i] = Some(output);
+        }
+    }
+    let bonuses: Vec<BonusOutput> = slots.into_iter().flatten().collect();
     Ok(PeriodOutput { active, paid_as, highest, bonuses })
 }
 

@@ -1,7 +1,7 @@
 //! Paid-as ranks, bottom-up over the sponsor tree ("Ranks"; plan v2 "Rank overrides and assigned ranks").
-use super::{PlanSpec, RankRule, NO_VALUE};
+use super::{PlanSpec, NO_VALUE};
 use crate::error::Result;
-use crate::genealogy::{Genealogy, Tree};
+use crate::genealogy::{Genealogy, Tree, NONE};
 use crate::rollup::RollupOp;
 
 /// Each member's paid-as rank index. Children are resolved before parents, since a parent's `legs`
@@ -19,48 +19,75 @@ pub(super) fn resolve(
     // A leg's PV is its top member's group PV (subtree sum).
     let group_pv = if needs_gv { genealogy.rollup(Tree::Sponsor, RollupOp::Sum, Some(pv))? } else { Vec::new() };
     let mut paid_as = vec![0u16; n];
-    // Highest paid-as rank anywhere in each member's subtree.
+    // Highest paid-as rank anywhere in each member's subtree, pushed up from children as they finish.
     let mut subtree_best = vec![0u16; n];
-    let top = plan.ranks.len() - 1;
+    let parent = tree.parent();
+    let ranks = &plan.ranks;
+    // Per rank, reused for every member: still a candidate, capped leg sum, legs holding leg_rank.
+    let mut candidate = vec![false; ranks.len()];
+    let mut counted = vec![0i128; ranks.len()];
+    let mut qualifying = vec![0u32; ranks.len()];
+    let ahead = tree.rows_topological();
     tree.for_each_bottom_up(|v| {
-        let children = tree.children(v);
+        // Each member ends by writing its parent's subtree_best: in row order (bottom-up = descending
+        // rows) the parents of members a few rows ahead are known, so their lines are fetched early.
+        if ahead && v >= 16 && parent[v - 16] != NONE {
+            crate::id_index::prefetch(&subtree_best[parent[v - 16] as usize]);
+        }
         let overridden = rank_override.map_or(NO_VALUE, |o| o[v]);
         let rank = if overridden != NO_VALUE {
             overridden
         } else if !status_active[v] {
             0
         } else {
-            (1..=top)
+            // Cheap tests first. min(x, cap) ≤ x, so 10000·PV + Σ min(10000·leg, cap) never exceeds
+            // 10000·group PV: a member whose group PV is below min_gv fails without reading its legs.
+            let mut any = false;
+            let mut needs_legs = false;
+            for (r, rule) in ranks.iter().enumerate().skip(1) {
+                let ok = !rule.assigned
+                    && rule.min_pv.is_none_or(|min| pv[v] >= min)
+                    && rule.min_gv.is_none_or(|min| group_pv[v] >= min);
+                candidate[r] = ok;
+                any |= ok;
+                needs_legs |= ok && (rule.min_gv.is_some() || rule.legs > 0);
+            }
+            if any && needs_legs {
+                // One pass over the legs serves every rank.
+                counted.iter_mut().for_each(|c| *c = 0);
+                qualifying.iter_mut().for_each(|q| *q = 0);
+                for &c in tree.children(v) {
+                    let leg_pv = 10_000 * i128::from(if needs_gv { group_pv[c as usize] } else { 0 });
+                    let leg_best = subtree_best[c as usize];
+                    for (r, rule) in ranks.iter().enumerate().skip(1) {
+                        if candidate[r] {
+                            if let Some(min_gv) = rule.min_gv {
+                                counted[r] += leg_pv.min(i128::from(min_gv) * i128::from(rule.max_leg_share_bp));
+                            }
+                            qualifying[r] += (leg_best >= rule.leg_rank) as u32;
+                        }
+                    }
+                }
+            }
+            (1..ranks.len())
                 .rev()
-                .find(|&r| meets(&plan.ranks[r], pv[v], children, &group_pv, &subtree_best))
+                .find(|&r| {
+                    let rule = &ranks[r];
+                    candidate[r]
+                        && rule.min_gv.is_none_or(|min| {
+                            10_000 * i128::from(pv[v]) + counted[r] >= 10_000 * i128::from(min)
+                        })
+                        && (rule.legs == 0 || qualifying[r] >= rule.legs)
+                })
                 .unwrap_or(0) as u16
         };
         paid_as[v] = rank;
-        subtree_best[v] = children.iter().fold(rank, |best, &c| best.max(subtree_best[c as usize]));
+        let best = subtree_best[v].max(rank);
+        subtree_best[v] = best;
+        let p = parent[v];
+        if p != NONE && subtree_best[p as usize] < best {
+            subtree_best[p as usize] = best;
+        }
     });
     Ok(paid_as)
-}
-
-fn meets(rule: &RankRule, pv: i64, legs: &[u32], group_pv: &[i64], subtree_best: &[u16]) -> bool {
-    if rule.assigned {
-        return false;
-    }
-    if rule.min_pv.is_some_and(|min| pv < min) {
-        return false;
-    }
-    if let Some(min_gv) = rule.min_gv {
-        // 10000·PV + Σ_legs min(10000·legPV, min_gv·share) ≥ 10000·min_gv, exactly, in i128.
-        let cap = i128::from(min_gv) * i128::from(rule.max_leg_share_bp);
-        let counted: i128 = legs.iter().map(|&c| (10_000 * i128::from(group_pv[c as usize])).min(cap)).sum();
-        if 10_000 * i128::from(pv) + counted < 10_000 * i128::from(min_gv) {
-            return false;
-        }
-    }
-    if rule.legs > 0 {
-        let qualifying = legs.iter().filter(|&&c| subtree_best[c as usize] >= rule.leg_rank).count();
-        if qualifying < rule.legs as usize {
-            return false;
-        }
-    }
-    true
 }
