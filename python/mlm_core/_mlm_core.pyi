@@ -5,9 +5,13 @@ from typing import Any, final
 __all__ = [
     "MAX_MEMBERS",
     "GenealogyCore",
+    "PlanCore",
     "__version__",
     "build_genealogy",
+    "explain_level",
     "panic_guard_selftest",
+    "run_period",
+    "sum_by_row",
     "synth_placement",
     "synth_sponsors",
     "validate_genealogy",
@@ -28,6 +32,11 @@ class GenealogyCore:
     def children(self, tree: str, row: int) -> Any: ...
     def leg_codes(self) -> Any: ...
     def rows_topological(self, tree: str) -> bool: ...
+    def rows_of(self, ids: Any) -> Any: ...
+
+@final
+class PlanCore:
+    def __new__(cls, compiled: dict[str, Any]) -> PlanCore: ...
 
 def build_genealogy(
     member_id: Any, sponsor_id: Any, placement_id: Any, leg: Any, *, allow_multiple_roots: bool = False
@@ -38,3 +47,17 @@ def validate_genealogy(
 def synth_sponsors(n: int, seed: int) -> Any: ...
 def synth_placement(sponsor_row: Any, seed: int) -> tuple[Any, Any]: ...
 def panic_guard_selftest() -> None: ...
+def sum_by_row(rows: Any, values: Any, members: int) -> Any: ...
+def run_period(
+    genealogy: GenealogyCore,
+    plan: PlanCore,
+    columns: list[Any],
+    status_active: Any,
+    prev_highest: Any,
+    carries: list[Any],
+    rank_override: Any | None = None,
+    tier: Any | None = None,
+) -> dict[str, Any]: ...
+def explain_level(
+    genealogy: GenealogyCore, plan: PlanCore, bonus: int, base: Any, active: Any, paid_as: Any, row: int
+) -> dict[str, Any]: ...

@@ -46,6 +46,7 @@ class PeriodResult:
     _plan: Plan = field(repr=False)
     _columns: list[pa.Array] = field(repr=False)
     _raw: dict[str, Any] = field(repr=False)
+    _carries_in: dict[str, tuple[Any, Any]] = field(repr=False, default_factory=dict)
 
     def explain(self, member_id: Any) -> pa.Table:
         """The contributions behind each of ``member_id``'s lines (see :func:`mlm_core.explain.explain`)."""
@@ -126,7 +127,7 @@ def run_period(
     raw = _mlm_core.run_period(
         genealogy._core, plan._core, columns, status_active, pa.array(highest), carry_args
     )
-    return _result(plan, genealogy, period, columns, raw, state)
+    return _result(plan, genealogy, period, columns, raw, state, carries)
 
 
 def _rank_column(indices: pa.Array, names: tuple[str, ...]) -> pa.Array:
@@ -134,13 +135,14 @@ def _rank_column(indices: pa.Array, names: tuple[str, ...]) -> pa.Array:
 
 
 def _result(
-    plan: Plan, genealogy: Genealogy, period: str, columns: list[pa.Array], raw: dict[str, Any], state: Any
+    plan: Plan, genealogy: Genealogy, period: str, columns: list[pa.Array], raw: dict[str, Any], state: Any,
+    carries: dict[str, tuple[Any, Any]],
 ) -> PeriodResult:
     ids = genealogy.member_ids
     bonus_names = pa.array(plan.bonus_names, pa.string())
     line_rows = raw["line_row"]
     lines = pa.table({
-        "period": pa.repeat(pa.scalar(period, pa.string()), len(line_rows)) if len(line_rows) else pa.array([], pa.string()),
+        "period": pa.repeat(pa.scalar(period, pa.string()), len(line_rows)),
         "member_id": ids.take(line_rows),
         "bonus": bonus_names.take(raw["line_bonus"].cast(pa.int32())),
         "amount": raw["line_amount"],
@@ -152,7 +154,7 @@ def _result(
     })
     summary = _summary(plan, period, columns, raw)
     return PeriodResult(period, lines, ranks, _next_state(plan, genealogy, raw, state), summary,
-                        genealogy, plan, columns, raw)
+                        genealogy, plan, columns, raw, carries)
 
 
 def _next_state(plan: Plan, genealogy: Genealogy, raw: dict[str, Any], previous: Any) -> pa.Table:
@@ -164,14 +166,13 @@ def _next_state(plan: Plan, genealogy: Genealogy, raw: dict[str, Any], previous:
             left, right = (np.asarray(a.to_numpy(zero_copy_only=False)) for a in out["carry"])
             keep |= (left != 0) | (right != 0)
             carry_columns.update(dict(zip(_carry_columns(bonus.name), (left, right), strict=True)))
-    rows = np.flatnonzero(keep)
+    rows = pa.array(np.flatnonzero(keep))
     data: dict[str, Any] = {
-        "member_id": genealogy.member_ids.take(pa.array(rows)),
-        "highest_rank": pa.array(np.asarray(plan.rank_names, dtype=object)[highest[rows]], pa.string())
-        if len(rows) else pa.array([], pa.string()),
+        "member_id": genealogy.member_ids.take(rows),
+        "highest_rank": _rank_column(raw["highest"].take(rows), plan.rank_names).cast(pa.string()),
     }
     for name, values in carry_columns.items():
-        data[name] = pa.array(values[rows], pa.int64())
+        data[name] = pa.array(values).take(rows)
     table = pa.table(data)
     return _pass_on_carries(plan, genealogy, table, previous)
 

@@ -18,7 +18,7 @@ from .errors import PlanError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 MEMBER = "Member"
 ROUNDING = ("floor", "half_up", "half_even")
@@ -274,7 +274,10 @@ def _compile(plan: Plan) -> dict[str, Any]:
     """The plan as plain values for ``_mlm_core.PlanCore``: rank and bonus references become indices."""
     rank_index = {name: i for i, name in enumerate(plan.rank_names)}
     column_index = {name: i for i, name in enumerate(plan.volume_columns)}
-    by_rank = lambda mapping: [mapping.get(name) for name in plan.rank_names]  # noqa: E731
+
+    def by_rank(mapping: dict[str, int]) -> list[int | None]:
+        return [mapping.get(name) for name in plan.rank_names]
+
     bonuses: list[dict[str, Any]] = []
     position = {b.name: i for i, b in enumerate(plan.bonuses)}
     for bonus in plan.bonuses:

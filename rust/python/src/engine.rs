@@ -207,3 +207,42 @@ pub fn run_period(
     result.set_item("line_amount", int64_array(py, lines.amount)?)?;
     Ok(result.into_any().unbind())
 }
+
+/// The shares behind one member's line of level bonus `bonus` (index in the plan): a dict of arrays
+/// `from_row, level, paid_level, base, rate_bp, share, paid` (`share` as Python ints: exact i128).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn explain_level(
+    py: Python<'_>,
+    genealogy: &GenealogyCore,
+    plan: &PlanCore,
+    bonus: usize,
+    base: &Bound<'_, PyAny>,
+    active: &Bound<'_, PyAny>,
+    paid_as: &Bound<'_, PyAny>,
+    row: usize,
+) -> PyResult<Py<PyAny>> {
+    let Some(BonusRule::Level(rule)) = plan.spec.bonuses.get(bonus) else {
+        return Err(input_error(py, format!("bonus {bonus} is not a level bonus")));
+    };
+    let base = import_array(py, base, "base")?;
+    let base = int64_values(py, &base, "base")?;
+    let active = bools(py, active, "active")?;
+    let paid_as = import_array(py, paid_as, "paid_as")?;
+    let Some(paid_as) = paid_as.as_any().downcast_ref::<UInt16Array>() else {
+        return Err(input_error(py, "paid_as must be uint16"));
+    };
+    let paid_as = paid_as.values();
+    let inner = &genealogy.inner;
+    let shares =
+        run_detached(py, || engine::explain::explain_level(inner, rule, base, &active, paid_as, row))?;
+    let out = PyDict::new(py);
+    out.set_item("from_row", index_array(py, &shares.iter().map(|c| c.from_row).collect::<Vec<_>>())?)?;
+    out.set_item("level", int64_array(py, shares.iter().map(|c| i64::from(c.level)).collect())?)?;
+    out.set_item("paid_level", int64_array(py, shares.iter().map(|c| i64::from(c.paid_level)).collect())?)?;
+    out.set_item("base", int64_array(py, shares.iter().map(|c| c.base).collect())?)?;
+    out.set_item("rate_bp", int64_array(py, shares.iter().map(|c| c.rate_bp).collect())?)?;
+    out.set_item("share", shares.iter().map(|c| c.share).collect::<Vec<i128>>())?;
+    out.set_item("paid", BooleanArray::from(shares.iter().map(|c| c.paid).collect::<Vec<_>>()).into_data().to_pyarrow(py)?)?;
+    Ok(out.into_any().unbind())
+}

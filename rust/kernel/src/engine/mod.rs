@@ -2,6 +2,7 @@
 //! genealogy's arrays. The plan arrives compiled into plain structs; every amount is an integer, every
 //! accumulation of money is i128, and a result that leaves int64 is an error.
 mod binary;
+pub mod explain;
 mod levels;
 mod ranks;
 pub mod rounding;

@@ -4,7 +4,7 @@ use crate::genealogy::{build_genealogy, BuildOptions};
 use crate::keys::{IntKeys, OwnedStrKeys, Validity};
 
 /// Members A..H as rows 0..7 (ids 0..7), shaped as in the spec's worked example.
-fn example_genealogy() -> Genealogy {
+pub(super) fn example_genealogy() -> Genealogy {
     let ids: Vec<i64> = (0..8).collect();
     let sponsor = [0i64, 0, 0, 1, 1, 2, 3, 6];
     let placement = [0i64, 0, 0, 1, 1, 2, 3, 2];
