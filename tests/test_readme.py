@@ -5,17 +5,26 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_quick_start_runs_and_matches_its_comments() -> None:
+def test_quick_start_runs_and_matches_its_comments(monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "README has no python block"
+    assert len(blocks) >= 2, "README lacks its python blocks"
+    monkeypatch.chdir(README.parent)  # the README's paths are relative to the checkout
     namespace: dict[str, object] = {}
-    exec(compile(blocks[0], str(README), "exec"), namespace)
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)
     g, pv = namespace["g"], namespace["pv"]
     assert g.rollup(pv).to_pylist() == [25000, 12500, 2500, 7500]  # type: ignore[attr-defined]
     legs = g.leg_volumes(pv).to_pylist()  # type: ignore[attr-defined]
     assert (legs[0]["left"], legs[0]["right"]) == (12500, 2500)
     report = namespace["mlm_core"].validate_genealogy(namespace["members"])  # type: ignore[attr-defined]
     assert report.num_rows == 0
+    result = namespace["result"]
+    # A is Bronze (PV 10000, group PV 38000 >= 30000) and paid 2 levels: 5% of B's 10000 + 3% of D's net
+    # 18000 = 1040. B (group PV 28000) is Member, paid 1 level: 5% of D's 18000 = 900.
+    lines = [(x["member_id"], x["bonus"], x["amount"]) for x in result.lines.to_pylist()]  # type: ignore[attr-defined]
+    assert lines == [("A", "unilevel", 1040), ("B", "unilevel", 900)]
