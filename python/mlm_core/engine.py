@@ -78,13 +78,23 @@ def _volume_sums(plan: Plan, genealogy: Genealogy, volumes: Any) -> list[pa.Arra
     ]
 
 
-def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> tuple[np.ndarray, dict[str, tuple[Any, Any]]]:
-    """Highest rank index per member row and the incoming carries per binary bonus (absent = 0)."""
+@dataclass
+class _State:
+    """A state laid out by member row: highest rank index, carries of this plan's binary bonuses, and the
+    carry columns of bonuses the plan no longer has (passed on unchanged)."""
+
+    highest: np.ndarray
+    carries: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    foreign: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> _State:
+    """The previous state by member row (a member absent from it: Member, no carries)."""
     n = len(genealogy)
     highest = np.zeros(n, dtype=np.int16)
-    carries: dict[str, tuple[Any, Any]] = {}
+    out = _State(highest)
     if state is None:
-        return highest, carries
+        return out
     table = _arrow.as_table(state, "state")
     if "member_id" not in table.column_names:
         raise InputError("state lacks column member_id", column="member_id")
@@ -94,15 +104,20 @@ def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> tuple[np.ndar
         # A name the plan does not define counts as Member (plan v2, "Rank overrides and assigned ranks").
         index = pc.index_in(names, value_set=pa.array(plan.rank_names)).fill_null(0)
         highest[rows] = index.to_numpy(zero_copy_only=False).astype(np.int16)
-    for bonus in plan.bonuses:
-        left_name, right_name = _carry_columns(bonus.name)
-        if bonus.type == "binary" and left_name in table.column_names:
-            left = np.zeros(n, dtype=np.int64)
-            right = np.zeros(n, dtype=np.int64)
-            left[rows] = _arrow.int64_array(_arrow.column(table, left_name).fill_null(0), left_name).to_numpy()
-            right[rows] = _arrow.int64_array(_arrow.column(table, right_name).fill_null(0), right_name).to_numpy()
-            carries[bonus.name] = (pa.array(left), pa.array(right))
-    return highest, carries
+    binaries = {b.name for b in plan.bonuses if b.type == "binary"}
+    for name in table.column_names:
+        if not name.endswith((f".{CARRY_LEFT}", f".{CARRY_RIGHT}")):
+            continue
+        values = np.zeros(n, dtype=np.int64)
+        values[rows] = _arrow.int64_array(_arrow.column(table, name).fill_null(0), f"state.{name}").to_numpy()
+        out.foreign[name] = values
+    for bonus in binaries:
+        left_name, right_name = _carry_columns(bonus)
+        if left_name in out.foreign or right_name in out.foreign:
+            zeros = np.zeros(n, dtype=np.int64)
+            left, right = out.foreign.pop(left_name, zeros), out.foreign.pop(right_name, zeros)
+            out.carries[bonus] = (pa.array(left), pa.array(right))
+    return out
 
 
 def run_period(
@@ -122,12 +137,12 @@ def run_period(
     if status is None:
         raise InputError("the genealogy has no status column: activity needs it", column="status")
     status_active = pc.fill_null(pc.equal(status, "active"), False)
-    highest, carries = _state_arrays(plan, genealogy, state)
-    carry_args = [carries.get(b.name) if b.type == "binary" else None for b in plan.bonuses]
+    previous = _state_arrays(plan, genealogy, state)
+    carry_args = [previous.carries.get(b.name) if b.type == "binary" else None for b in plan.bonuses]
     raw = _mlm_core.run_period(
-        genealogy._core, plan._core, columns, status_active, pa.array(highest), carry_args
+        genealogy._core, plan._core, columns, status_active, pa.array(previous.highest), carry_args
     )
-    return _result(plan, genealogy, period, columns, raw, state, carries)
+    return _result(plan, genealogy, period, columns, raw, previous)
 
 
 def _rank_column(indices: pa.Array, names: tuple[str, ...]) -> pa.Array:
@@ -135,8 +150,7 @@ def _rank_column(indices: pa.Array, names: tuple[str, ...]) -> pa.Array:
 
 
 def _result(
-    plan: Plan, genealogy: Genealogy, period: str, columns: list[pa.Array], raw: dict[str, Any], state: Any,
-    carries: dict[str, tuple[Any, Any]],
+    plan: Plan, genealogy: Genealogy, period: str, columns: list[pa.Array], raw: dict[str, Any], previous: _State
 ) -> PeriodResult:
     ids = genealogy.member_ids
     bonus_names = pa.array(plan.bonus_names, pa.string())
@@ -153,19 +167,23 @@ def _result(
         "highest_rank": _rank_column(raw["highest"], plan.rank_names),
     })
     summary = _summary(plan, period, columns, raw)
-    return PeriodResult(period, lines, ranks, _next_state(plan, genealogy, raw, state), summary,
-                        genealogy, plan, columns, raw, carries)
+    return PeriodResult(period, lines, ranks, _next_state(plan, genealogy, raw, previous), summary,
+                        genealogy, plan, columns, raw, previous.carries)
 
 
-def _next_state(plan: Plan, genealogy: Genealogy, raw: dict[str, Any], previous: Any) -> pa.Table:
+def _next_state(plan: Plan, genealogy: Genealogy, raw: dict[str, Any], previous: _State) -> pa.Table:
+    """Members with a rank above Member or any non-zero carry; the carries of bonuses the plan no longer
+    has go on unchanged (plan v2, "Binary, additions")."""
     highest = raw["highest"].to_numpy(zero_copy_only=False)
     keep = highest > 0
     carry_columns: dict[str, np.ndarray] = {}
     for bonus, out in zip(plan.bonuses, raw["bonuses"], strict=True):
         if "carry" in out:
             left, right = (np.asarray(a.to_numpy(zero_copy_only=False)) for a in out["carry"])
-            keep |= (left != 0) | (right != 0)
             carry_columns.update(dict(zip(_carry_columns(bonus.name), (left, right), strict=True)))
+    carry_columns.update(previous.foreign)
+    for values in carry_columns.values():
+        keep |= values != 0
     rows = pa.array(np.flatnonzero(keep))
     data: dict[str, Any] = {
         "member_id": genealogy.member_ids.take(rows),
@@ -173,28 +191,7 @@ def _next_state(plan: Plan, genealogy: Genealogy, raw: dict[str, Any], previous:
     }
     for name, values in carry_columns.items():
         data[name] = pa.array(values).take(rows)
-    table = pa.table(data)
-    return _pass_on_carries(plan, genealogy, table, previous)
-
-
-def _pass_on_carries(plan: Plan, genealogy: Genealogy, table: pa.Table, previous: Any) -> pa.Table:
-    """Carries of a binary bonus the plan no longer has go on unchanged (plan v2, "Binary, additions")."""
-    if previous is None:
-        return table
-    prev = _arrow.as_table(previous, "state")
-    ours = set(plan.bonus_names)
-    foreign = [c for c in prev.column_names
-               if c.endswith((f".{CARRY_LEFT}", f".{CARRY_RIGHT}")) and c.rsplit(".", 1)[0] not in ours]
-    if not foreign:
-        return table
-    extra = prev.select(["member_id", *foreign])
-    joined = table.join(extra, "member_id", join_type="full outer")
-    for name in joined.column_names:
-        if name not in ("member_id", "highest_rank"):
-            joined = joined.set_column(joined.schema.get_field_index(name), name,
-                                       pc.fill_null(joined.column(name), 0))
-    return joined.set_column(joined.schema.get_field_index("highest_rank"), "highest_rank",
-                             pc.fill_null(joined.column("highest_rank"), "Member"))
+    return pa.table(data)
 
 
 def _summary(plan: Plan, period: str, columns: list[pa.Array], raw: dict[str, Any]) -> pa.Table:
