@@ -44,7 +44,9 @@ def test_worked_example_exactly(example: tuple[Plan, Genealogy, pa.Table, pa.Tab
     assert ranks == {"A": ("Silver", "Silver"), "B": ("Bronze", "Bronze"), "C": ("Bronze", "Silver"),
                      "D": ("Bronze", "Bronze"), **{m: ("Member", "Member") for m in "EFGH"}}
     carries = {x["member_id"]: (x["binary.carry_left"], x["binary.carry_right"]) for x in r.state.to_pylist()}
-    assert carries == {"A": (50000, 0), "B": (50000, 0), "C": (20000, 10000), "D": (40000, 0)}
+    assert carries == {"A": (50000, 0), "B": (50000, 0), "C": (20000, 10000), "D": (40000, 0),
+                       **{m: (0, 0) for m in "EFGH"}}
+    assert r.state.column("member_id").to_pylist() == IDS
     summary = {x["bonus"]: x for x in r.summary.to_pylist()}
     assert summary["total"]["paid"] == 4250 + 4050 + 160 + 800 + 3500 + 1000 + 2500
     assert summary["binary"]["breakage"] == 200  # B's 1000 capped at Bronze's 800

@@ -364,11 +364,10 @@ def assert_same(got: dict, expected: dict) -> None:
     assert got["summary"] == expected["summary"]
 
 
-def assert_state_is_compact(state: pa.Table) -> None:
-    """Only members with a rank above Member or a non-zero carry are written out."""
-    for r in state.to_pylist():
-        carries = (r.get(CARRY_LEFT) or 0, r.get(CARRY_RIGHT) or 0)
-        assert r["highest_rank"] != ref.MEMBER or carries != (0, 0), r
+def assert_state_lists_every_member(state: pa.Table, genealogy: mlm_core.Genealogy) -> None:
+    """One row per member, in member-row order, whatever the incoming state held."""
+    assert state.column("member_id").to_pylist() == genealogy.member_ids.to_pylist()
+    assert state.column("highest_rank").null_count == 0
 
 
 def run_periods(rng: random.Random, company: Company, plan_text: str, periods: int,
@@ -409,17 +408,18 @@ def test_periods_match_reference(seed: int, id_kind: str) -> None:
 
 @settings(BASE, max_examples=150)
 @given(seed=seeds)
-def test_state_holds_only_members_with_something_to_carry(seed: int) -> None:
-    """``PeriodResult.state`` leaves out members whose highest rank is Member and whose carries are (0, 0),
-    whatever the incoming state held (a plan without [binary] included)."""
+def test_state_lists_every_member_in_row_order(seed: int) -> None:
+    """``PeriodResult.state`` has one row per member in member-row order, whatever the incoming state held
+    (a plan without [binary] included)."""
     rng = random.Random(seed)
     company = random_company(rng, "int")
     plan_text = random_plan(rng)
     state_table, _ = random_state(rng, company, ref.parse_plan(ref.load_plan(plan_text)).rank_names)
     plan = mlm_core.Plan.from_toml(plan_text)
     volumes = volume_table(random_volumes(rng, company.member_id), company, PERIODS[0], False)
-    result = mlm_core.run_period(plan, company.genealogy(), volumes, period=PERIODS[0], state=state_table)
-    assert_state_is_compact(result.state)
+    genealogy = company.genealogy()
+    result = mlm_core.run_period(plan, genealogy, volumes, period=PERIODS[0], state=state_table)
+    assert_state_lists_every_member(result.state, genealogy)
 
 
 @pytest.mark.slow

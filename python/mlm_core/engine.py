@@ -32,7 +32,8 @@ class PeriodResult:
     ``lines``: ``(period, member_id, bonus, amount)``, non-zero amounts only, by member row then bonus.
     ``ranks``: ``(member_id, paid_as_rank, highest_rank)`` for every member.
     ``state``: what the next period needs — ``member_id``, ``highest_rank`` and per binary bonus
-    ``<bonus>.carry_left`` / ``<bonus>.carry_right``; members with nothing to carry are left out.
+    ``<bonus>.carry_left`` / ``<bonus>.carry_right``, one row per member in member-row order (a state
+    given back for the same genealogy is then matched to members without any id lookup).
     ``summary``: per bonus ``paid`` and ``breakage`` (minor units), with ``total_bv`` and ``payout_ratio_bp``
     (paid ÷ total BV in basis points, rounded down), and a ``total`` row.
     """
@@ -70,12 +71,8 @@ def _volume_sums(plan: Plan, genealogy: Genealogy, volumes: Any) -> list[pa.Arra
         rows = _arrow.null_rows(ids)
         raise InputError(f"volumes have {ids.null_count} row(s) without member_id, first at rows {rows}",
                          column="member_id", rows=rows)
-    rows = genealogy._rows_of(ids, "volume member_id")
-    n = len(genealogy)
-    return [
-        _mlm_core.sum_by_row(rows, _arrow.int64_array(_arrow.column(table, c), f"volumes.{c}"), n)
-        for c in plan.volume_columns
-    ]
+    values = [_arrow.int64_array(_arrow.column(table, c), f"volumes.{c}") for c in plan.volume_columns]
+    return genealogy._sum_by_member(ids, values, "volume member_id")
 
 
 @dataclass
@@ -98,7 +95,11 @@ def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> _State:
     table = _arrow.as_table(state, "state")
     if "member_id" not in table.column_names:
         raise InputError("state lacks column member_id", column="member_id")
-    rows = genealogy._rows_of(_arrow.column(table, "member_id"), "state member_id").to_numpy(zero_copy_only=False)
+    ids = _arrow.column(table, "member_id")
+    if ids.type == genealogy.member_ids.type and ids.equals(genealogy.member_ids):
+        rows: Any = slice(None)  # our own state for this genealogy: already by member row
+    else:
+        rows = genealogy._rows_of(ids, "state member_id").to_numpy(zero_copy_only=False)
     if "highest_rank" in table.column_names:
         names = _arrow.column(table, "highest_rank").cast(pa.string())
         # A name the plan does not define counts as Member (plan v2, "Rank overrides and assigned ranks").
@@ -172,25 +173,17 @@ def _result(
 
 
 def _next_state(plan: Plan, genealogy: Genealogy, raw: dict[str, Any], previous: _State) -> pa.Table:
-    """Members with a rank above Member or any non-zero carry; the carries of bonuses the plan no longer
-    has go on unchanged (plan v2, "Binary, additions")."""
-    highest = raw["highest"].to_numpy(zero_copy_only=False)
-    keep = highest > 0
-    carry_columns: dict[str, np.ndarray] = {}
+    """Every member's highest rank and carries, by member row; the carries of bonuses the plan no longer
+    has go on unchanged (plan v2, "Binary, additions"). Columns are the kernel's arrays, not copies."""
+    data: dict[str, Any] = {
+        "member_id": genealogy.member_ids,
+        "highest_rank": _rank_column(raw["highest"], plan.rank_names).cast(pa.string()),
+    }
     for bonus, out in zip(plan.bonuses, raw["bonuses"], strict=True):
         if "carry" in out:
-            left, right = (np.asarray(a.to_numpy(zero_copy_only=False)) for a in out["carry"])
-            carry_columns.update(dict(zip(_carry_columns(bonus.name), (left, right), strict=True)))
-    carry_columns.update(previous.foreign)
-    for values in carry_columns.values():
-        keep |= values != 0
-    rows = pa.array(np.flatnonzero(keep))
-    data: dict[str, Any] = {
-        "member_id": genealogy.member_ids.take(rows),
-        "highest_rank": _rank_column(raw["highest"].take(rows), plan.rank_names).cast(pa.string()),
-    }
-    for name, values in carry_columns.items():
-        data[name] = pa.array(values).take(rows)
+            data.update(dict(zip(_carry_columns(bonus.name), out["carry"], strict=True)))
+    for name, values in previous.foreign.items():
+        data[name] = pa.array(values)
     return pa.table(data)
 
 

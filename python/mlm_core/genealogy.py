@@ -267,8 +267,14 @@ class Genealogy:
         counts = self._core.level_histogram(tree)
         return pa.table({"level": pa.array(range(len(counts)), pa.int64()), "members": counts})
 
-    def _rows_of(self, ids: Any, what: str) -> pa.Array:
-        """Member row of each id (int64); an id that is no member raises InputError listing them."""
+    def _sum_by_member(self, ids: Any, values: list[pa.Array], what: str) -> list[pa.Array]:
+        """Per-member sums of each column, rows matched by id (unknown ids raise InputError)."""
+        try:
+            return list(self._core.sum_by_member(self._ids_like_members(ids, what), values))
+        except InputError as exc:
+            raise InputError(f"{what}: {exc}", column=what, rows=exc.rows) from None
+
+    def _ids_like_members(self, ids: Any, what: str) -> pa.Array:
         array = _arrow.as_array(ids, what)
         target = self.member_ids.type
         if array.type != target:
@@ -276,6 +282,11 @@ class Genealogy:
             if (family == "int") != pa.types.is_integer(target) and family != "null":
                 raise InputError(f"{what} are {array.type} but member ids are {target}", column=what)
             array = array.cast(target)
+        return array
+
+    def _rows_of(self, ids: Any, what: str) -> pa.Array:
+        """Member row of each id (int64); an id that is no member raises InputError listing them."""
+        array = self._ids_like_members(ids, what)
         try:
             return self._core.rows_of(array)
         except InputError as exc:

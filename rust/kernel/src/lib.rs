@@ -4,6 +4,9 @@
 //! [`keys`]) and return owned vectors or a [`KernelError`]. No function recurses on tree depth; a
 //! 10M-deep chain is valid input.
 
+// An eager `ok_or(format!(…))` on a hot path allocates per element: lazy forms only.
+#![warn(clippy::or_fun_call)]
+
 pub mod engine;
 pub mod error;
 pub mod genealogy;

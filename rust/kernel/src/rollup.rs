@@ -119,23 +119,28 @@ impl Genealogy {
     }
 }
 
-/// Sums `values` per member: `rows[i]` is the member row of value `i` (volume rows to period totals).
-pub fn sum_by_row(rows: &[i64], values: &[i64], members: usize) -> Result<Vec<i64>> {
-    if rows.len() != values.len() {
-        return Err(invalid("rows and values differ in length"));
-    }
-    let mut sums = vec![0i64; members];
-    for (i, (&row, &value)) in rows.iter().zip(values).enumerate() {
-        let slot = usize::try_from(row)
-            .ok()
-            .and_then(|r| sums.get_mut(r))
-            .ok_or_else(|| invalid(format!("row {row} of value {i} is not a member row")))?;
-        *slot = slot.checked_add(value).ok_or(KernelError::Overflow {
-            context: format!("period total (volume row {i})"),
-            row: Some(row as usize),
-        })?;
-    }
-    Ok(sums)
+/// Sums each column of `values` per member: `rows[i]` is the member row of value `i` (volume rows to
+/// period totals). Overflow names the member row and the volume row.
+pub fn sum_columns_by_row(rows: &[u32], values: &[&[i64]], members: usize) -> Result<Vec<Vec<i64>>> {
+    values
+        .iter()
+        .map(|column| {
+            if column.len() != rows.len() {
+                return Err(invalid("rows and values differ in length"));
+            }
+            let mut sums = vec![0i64; members];
+            for (i, (&row, &value)) in rows.iter().zip(column.iter()).enumerate() {
+                let slot = sums
+                    .get_mut(row as usize)
+                    .ok_or_else(|| invalid(format!("row {row} of value {i} is not a member row")))?;
+                *slot = slot.checked_add(value).ok_or_else(|| KernelError::Overflow {
+                    context: format!("period total (volume row {i})"),
+                    row: Some(row as usize),
+                })?;
+            }
+            Ok(sums)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -191,10 +196,11 @@ mod tests {
 
     #[test]
     fn sums_by_row_with_overflow_named() {
-        assert_eq!(sum_by_row(&[2, 0, 2], &[5, 1, -7], 3).unwrap(), vec![1, 0, -2]);
-        assert!(sum_by_row(&[3], &[1], 3).is_err());
-        assert!(sum_by_row(&[-1], &[1], 3).is_err());
-        let err = sum_by_row(&[1, 1], &[i64::MAX, 1], 2).unwrap_err();
+        let sums = sum_columns_by_row(&[2, 0, 2], &[&[5, 1, -7], &[1, 1, 1]], 3).unwrap();
+        assert_eq!(sums, vec![vec![1, 0, -2], vec![1, 0, 2]]);
+        assert!(sum_columns_by_row(&[3], &[&[1]], 3).is_err());
+        assert!(sum_columns_by_row(&[0, 1], &[&[1]], 3).is_err());
+        let err = sum_columns_by_row(&[1, 1], &[&[i64::MAX, 1]], 2).unwrap_err();
         assert!(matches!(err, KernelError::Overflow { row: Some(1), .. }));
     }
 

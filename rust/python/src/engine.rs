@@ -120,17 +120,6 @@ fn u16s(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u1
     }).collect())
 }
 
-/// Sums each column's rows per member row: `rows[i]` is the member row of input row `i`.
-#[pyfunction]
-pub fn sum_by_row(py: Python<'_>, rows: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, members: usize) -> PyResult<Py<PyAny>> {
-    let rows = import_array(py, rows, "rows")?;
-    let rows = int64_values(py, &rows, "rows")?;
-    let values = import_array(py, values, "values")?;
-    let values = int64_values(py, &values, "values")?;
-    let sums = run_detached(py, || mlm_kernel::rollup::sum_by_row(rows, values, members))?;
-    int64_array(py, sums)
-}
-
 fn int64_list(py: Python<'_>, list: &Bound<'_, PyList>, what: &str) -> PyResult<Vec<ArrayRef>> {
     list.iter().map(|v| import_array(py, &v, what)).collect()
 }

@@ -241,6 +241,22 @@ impl GenealogyCore {
         index_array(py, &rows)
     }
 
+    /// Per-member sums of each int64 column of `values`, matching rows by `ids` (volume rows to period
+    /// totals in one call): unknown or null ids raise InputError listing them.
+    fn sum_by_member(&self, py: Python<'_>, ids: &Bound<'_, PyAny>, values: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<Py<PyAny>>> {
+        let ids = import_array(py, ids, "member_id")?;
+        let rows = self.rows(py, &ids, "member_id")?;
+        if ids.null_count() > 0 {
+            let nulls: Vec<usize> = (0..ids.len()).filter(|&i| ids.is_null(i)).take(10).collect();
+            return Err(input_error(py, format!("{} row(s) have no member_id, first at rows {nulls:?}", ids.null_count())));
+        }
+        let arrays: Vec<ArrayRef> = values.iter().map(|v| import_array(py, v, "values")).collect::<PyResult<_>>()?;
+        let slices: Vec<&[i64]> = arrays.iter().map(|a| int64_values(py, a, "values")).collect::<PyResult<_>>()?;
+        let n = self.inner.len();
+        let sums = run_detached(py, || mlm_kernel::rollup::sum_columns_by_row(&rows, &slices, n))?;
+        sums.into_iter().map(|s| int64_array(py, s)).collect()
+    }
+
     /// 0 for a root, 1 for L, 2 for R.
     fn leg_codes(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(UInt8Array::from(self.inner.leg().to_vec()).into_data().to_pyarrow(py)?.unbind())

@@ -22,7 +22,6 @@ fn _mlm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<genealogy::GenealogyCore>()?;
     m.add_class::<engine::PlanCore>()?;
     m.add_function(wrap_pyfunction!(engine::run_period, m)?)?;
-    m.add_function(wrap_pyfunction!(engine::sum_by_row, m)?)?;
     m.add_function(wrap_pyfunction!(engine::explain_level, m)?)?;
     m.add_function(wrap_pyfunction!(genealogy::build_genealogy, m)?)?;
     m.add_function(wrap_pyfunction!(genealogy::validate_genealogy, m)?)?;

@@ -4,8 +4,22 @@ use super::{BinaryRule, BonusOutput, PeriodInput, PlanSpec, NO_VALUE};
 use crate::error::{KernelError, Result};
 use crate::genealogy::{Genealogy, Leg, Tree, NONE};
 
+/// What a binary bonus needs before ranks are known: this period's leg volumes and the sponsored-legs
+/// test. Computed while the ranks resolve, on the other core.
+pub(super) struct Prepared {
+    new_left: Vec<i64>,
+    new_right: Vec<i64>,
+    sponsored_legs: Option<(Vec<bool>, Vec<bool>)>,
+}
+
+pub(super) fn prepare(genealogy: &Genealogy, rule: &BinaryRule, input: &PeriodInput<'_>, active: &[bool]) -> Result<Prepared> {
+    let (new_left, new_right) = genealogy.leg_volumes(input.columns[rule.base])?;
+    let sponsored_legs = if rule.requires_sponsored_legs { Some(sponsored_legs(genealogy, active)) } else { None };
+    Ok(Prepared { new_left, new_right, sponsored_legs })
+}
+
 pub(super) fn run(
-    genealogy: &Genealogy,
+    prepared: Prepared,
     plan: &PlanSpec,
     rule: &BinaryRule,
     input: &PeriodInput<'_>,
@@ -13,22 +27,21 @@ pub(super) fn run(
     active: &[bool],
     paid_as: &[u16],
 ) -> Result<BonusOutput> {
-    let n = genealogy.len();
-    let (new_left, new_right) = genealogy.leg_volumes(input.columns[rule.base])?;
-    let sponsored_legs = if rule.requires_sponsored_legs { Some(sponsored_legs(genealogy, active)) } else { None };
+    let n = active.len();
+    // The leg volumes become the next carries in place: each member's slot is read before it is written.
+    let Prepared { new_left: mut next_left, new_right: mut next_right, sponsored_legs } = prepared;
     let (carry_left, carry_right) = match input.carries[index] {
         Some((l, r)) => (Some(l), Some(r)),
         None => (None, None),
     };
     let mut pay = vec![0i64; n];
-    let mut next_left = vec![0i64; n];
-    let mut next_right = vec![0i64; n];
     let mut breakage = 0i128;
     let overflow = |m: usize| KernelError::Overflow { context: "binary leg volume".into(), row: Some(m) };
     for m in 0..n {
-        let mut left = carry_left.map_or(0, |c| c[m]).checked_add(new_left[m]).ok_or_else(|| overflow(m))?;
-        let mut right = carry_right.map_or(0, |c| c[m]).checked_add(new_right[m]).ok_or_else(|| overflow(m))?;
-        if rule.pay_on_new_volume && new_left[m] == 0 && new_right[m] == 0 {
+        let (new_left, new_right) = (next_left[m], next_right[m]);
+        let mut left = carry_left.map_or(0, |c| c[m]).checked_add(new_left).ok_or_else(|| overflow(m))?;
+        let mut right = carry_right.map_or(0, |c| c[m]).checked_add(new_right).ok_or_else(|| overflow(m))?;
+        if rule.pay_on_new_volume && new_left == 0 && new_right == 0 {
             // Passed over: no pay, carries unchanged (no flush, no carry cap).
             next_left[m] = left;
             next_right[m] = right;

@@ -40,7 +40,7 @@ pub(super) fn deep_enough(rule: &LevelRule, rank: u16, level: usize) -> bool {
 
 /// What a walk reads of each upline, packed so that one cache line answers a level.
 #[derive(Clone, Copy)]
-struct Upline {
+pub(super) struct Upline {
     /// The next upline that occupies a level (`NONE` above the root).
     next: u32,
     rank: u16,
@@ -50,26 +50,64 @@ struct Upline {
 /// Members walked at once: their loads are independent, so their cache misses overlap.
 const BATCH: usize = 16;
 
+/// A per-earner numerator accumulator: i64 when the period's bases cannot overflow it (the usual
+/// case: half the memory traffic), i128 otherwise.
+trait Numerator: Copy + Default + Send {
+    fn add(&mut self, share: i128);
+    fn get(self) -> i128;
+}
+
+impl Numerator for i64 {
+    #[inline]
+    fn add(&mut self, share: i128) {
+        // Cannot overflow: the caller checked Σ|base| × max rate ≤ i64::MAX.
+        *self += share as i64;
+    }
+    fn get(self) -> i128 {
+        i128::from(self)
+    }
+}
+
+impl Numerator for i128 {
+    #[inline]
+    fn add(&mut self, share: i128) {
+        *self += share;
+    }
+    fn get(self) -> i128 {
+        self
+    }
+}
+
+/// The uplines a walk follows under `rule`'s compression and activity settings: bonuses with the same
+/// settings (unilevel and matching, usually) share one.
+pub(super) fn uplines(genealogy: &Genealogy, rule: &LevelRule, active: &[bool], paid_as: &[u16]) -> Vec<Upline> {
+    let eligible = eligible(rule, active);
+    let up = level_parents(genealogy, &eligible, rule.compression);
+    (0..genealogy.len()).map(|v| Upline { next: up[v], rank: paid_as[v], eligible: eligible[v] }).collect()
+}
+
 pub(super) fn run(
-    genealogy: &Genealogy,
     plan: &PlanSpec,
     rule: &LevelRule,
     base: &[i64],
-    active: &[bool],
-    paid_as: &[u16],
+    nodes: &[Upline],
 ) -> Result<BonusOutput> {
-    let n = genealogy.len();
-    let eligible = eligible(rule, active);
-    let up = level_parents(genealogy, &eligible, rule.compression);
-    let nodes: Vec<Upline> =
-        (0..n).map(|v| Upline { next: up[v], rank: paid_as[v], eligible: eligible[v] }).collect();
-    drop(up);
-    drop(eligible);
-    let mut numerators = vec![0i128; n];
+    let total_abs: i128 = base.iter().map(|&b| i128::from(b).abs()).sum();
+    let max_rate = rule.rates_bp.iter().copied().max().unwrap_or(0);
+    if total_abs * i128::from(max_rate) <= i128::from(i64::MAX) {
+        walk::<i64>(plan, rule, base, nodes)
+    } else {
+        walk::<i128>(plan, rule, base, nodes)
+    }
+}
+
+fn walk<A: Numerator>(plan: &PlanSpec, rule: &LevelRule, base: &[i64], nodes: &[Upline]) -> Result<BonusOutput> {
+    let n = nodes.len();
+    let mut numerators = vec![A::default(); n];
     let mut breakage = 0i128;
     let mut batch_members = [0usize; BATCH];
     let mut filled = 0;
-    let walk = |members: &[usize], numerators: &mut [i128], breakage: &mut i128| {
+    let walk_batch = |members: &[usize], numerators: &mut [A], breakage: &mut i128| {
         let mut at = [NONE; BATCH];
         for (i, &m) in members.iter().enumerate() {
             at[i] = nodes[m].next;
@@ -95,7 +133,7 @@ pub(super) fn run(
                 let share = i128::from(base[m]) * i128::from(rate);
                 // Without compression an upline that may not earn still occupies its level: breakage.
                 if node.eligible && deep_enough(rule, node.rank, k + 1) {
-                    numerators[u as usize] += share;
+                    numerators[u as usize].add(share);
                 } else {
                     *breakage += share;
                 }
@@ -110,15 +148,15 @@ pub(super) fn run(
         batch_members[filled] = m;
         filled += 1;
         if filled == BATCH {
-            walk(&batch_members, &mut numerators, &mut breakage);
+            walk_batch(&batch_members, &mut numerators, &mut breakage);
             filled = 0;
         }
     }
-    walk(&batch_members[..filled], &mut numerators, &mut breakage);
+    walk_batch(&batch_members[..filled], &mut numerators, &mut breakage);
     let amount = numerators
         .iter()
         .enumerate()
-        .map(|(row, &x)| to_minor(x, plan.rounding, || format!("level bonus of member row {row}")))
+        .map(|(row, &x)| to_minor(x.get(), plan.rounding, || format!("level bonus of member row {row}")))
         .collect::<Result<Vec<i64>>>()?;
     Ok(BonusOutput { amount, breakage, carry: None })
 }

@@ -11,6 +11,8 @@ mod tests;
 
 pub use rounding::Rounding;
 
+use std::sync::{Mutex, OnceLock};
+
 use rayon::prelude::*;
 
 use crate::error::{invalid, Result};
@@ -130,13 +132,50 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
     let pv = input.columns[0];
     let active: Vec<bool> =
         pv.iter().zip(input.status_active).map(|(&p, &status)| status && p >= plan.activity_min_pv).collect();
-    let paid_as = ranks::resolve(genealogy, plan, pv, input.status_active, input.rank_override)?;
+    // Ranks resolve on one core while the other prepares what the binary bonuses need without ranks.
+    let (paid_as, prepared) = rayon::join(
+        || ranks::resolve(genealogy, plan, pv, input.status_active, input.rank_override),
+        || {
+            plan.bonuses
+                .iter()
+                .map(|b| match b {
+                    BonusRule::Binary(rule) => binary::prepare(genealogy, rule, input, &active).map(|p| Mutex::new(Some(p))),
+                    BonusRule::Level(_) => Ok(Mutex::new(None)),
+                })
+                .collect::<Result<Vec<_>>>()
+        },
+    );
+    let (paid_as, prepared) = (paid_as?, prepared?);
     let highest = paid_as.iter().zip(input.prev_highest).map(|(&p, &h)| p.max(h)).collect();
+    // Level bonuses with the same compression and activity settings walk the same uplines: built once.
+    let walk_settings: Vec<(bool, bool)> = plan
+        .bonuses
+        .iter()
+        .filter_map(|b| match b {
+            BonusRule::Level(rule) => Some((rule.compression, rule.requires_active)),
+            BonusRule::Binary(_) => None,
+        })
+        .collect();
+    type SharedUplines = Vec<((bool, bool), OnceLock<Vec<levels::Upline>>)>;
+    let shared_uplines: SharedUplines =
+        walk_settings.iter().map(|&key| (key, OnceLock::new())).collect();
+    let uplines_for = |rule: &LevelRule| -> &[levels::Upline] {
+        let key = (rule.compression, rule.requires_active);
+        let cell = &shared_uplines.iter().find(|(k, _)| *k == key).expect("settings collected above").1;
+        cell.get_or_init(|| levels::uplines(genealogy, rule, &active, &paid_as))
+    };
     // Bonuses on volume columns do not depend on each other: they run side by side; a bonus on another
     // bonus's pay (matching) runs after, in plan order.
     let run_one = |index: usize, earlier: &[Option<BonusOutput>]| -> Result<BonusOutput> {
         match &plan.bonuses[index] {
-            BonusRule::Binary(rule) => binary::run(genealogy, plan, rule, input, index, &active, &paid_as),
+            BonusRule::Binary(rule) => {
+                let taken = prepared[index].lock().map_err(|_| invalid("binary preparation poisoned"))?.take();
+                let prepared = match taken {
+                    Some(p) => p,
+                    None => binary::prepare(genealogy, rule, input, &active)?,
+                };
+                binary::run(prepared, plan, rule, input, index, &active, &paid_as)
+            }
             BonusRule::Level(rule) => {
                 let base = match rule.base {
                     Base::Column(c) => input.columns[c],
@@ -145,7 +184,7 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
                         None => return Err(invalid("a bonus's base was not computed before it")),
                     },
                 };
-                levels::run(genealogy, plan, rule, base, &active, &paid_as)
+                levels::run(plan, rule, base, uplines_for(rule))
             }
         }
     };

@@ -136,3 +136,41 @@ fn compression_skips_inactive_uplines_and_long_inactive_runs_stay_linear() {
     assert!(out.bonuses[0].amount.iter().all(|&a| a == 0));
     assert_eq!(out.bonuses[0].breakage, 10_001 * 500 + 10_001 * 300);
 }
+
+#[test]
+fn huge_bases_take_the_i128_path_and_overflow_is_an_error() {
+    // A star: row 0 sponsors rows 1..=3, each with a base near i64::MAX / 2 at a 100% level-1 rate.
+    let ids = [0i64, 1, 2, 3];
+    let up = [0i64, 0, 0, 0];
+    let valid = [0b1110u8];
+    let legs = OwnedStrKeys::new(&[None, Some("L"), Some("R"), Some("L")]);
+    let placement = [0i64, 0, 0, 1];
+    let member = IntKeys { values: &ids, validity: None };
+    let s = IntKeys { values: &up, validity: Some(Validity { bits: &valid, offset: 0 }) };
+    let p = IntKeys { values: &placement, validity: Some(Validity { bits: &valid, offset: 0 }) };
+    let g = build_genealogy(&member, &s, &p, &legs.view(), BuildOptions::default()).unwrap().0;
+    let mut plan = example_plan();
+    plan.bonuses = vec![BonusRule::Level(LevelRule {
+        base: Base::Column(1),
+        rates_bp: vec![10_000],
+        compression: false,
+        depth_by_rank: vec![None; 4],
+        requires_active: false,
+    })];
+    let half = i64::MAX / 2;
+    let run = |bv: &[i64]| {
+        let pv = [0i64; 4];
+        let input = PeriodInput {
+            columns: vec![&pv, bv],
+            status_active: &[true; 4],
+            prev_highest: &[0; 4],
+            carries: vec![None],
+            rank_override: None,
+            tier: None,
+        };
+        run_period(&g, &plan, &input)
+    };
+    let out = run(&[0, half, half, -5]).unwrap();
+    assert_eq!(out.bonuses[0].amount[0], 2 * half - 5);
+    assert!(matches!(run(&[0, half, half, 5]), Err(crate::error::KernelError::Overflow { .. })));
+}
