@@ -60,3 +60,13 @@ def test_demo_writes_the_database(tmp_path: Path, capsys: pytest.CaptureFixture[
         "SELECT (SELECT downline FROM member_rollups WHERE member_id = 'M00000001'), count(*) - 1 FROM members"
     ).fetchall()[0]
     assert downline == members
+    # Three periods of the example plan, chained: lines add up to each period's summary total.
+    periods = con.sql("SELECT DISTINCT period FROM commission_lines ORDER BY period").fetchall()
+    assert periods == [("2026-09",), ("2026-10",), ("2026-11",)]
+    mismatched = con.sql(
+        "SELECT s.period FROM period_summary s JOIN (SELECT period, sum(amount) AS paid FROM commission_lines "
+        "GROUP BY period) l USING (period) WHERE s.bonus = 'total' AND s.paid <> l.paid"
+    ).fetchall()
+    assert mismatched == []
+    assert con.sql("SELECT count(*) FROM period_state").fetchall() == [(3000,)]
+    assert "period 2026-11: paid" in out

@@ -82,3 +82,9 @@ def test_not_toml_and_missing_file() -> None:
         Plan.from_toml("[plan\nname = 1\n")
     with pytest.raises(PlanError, match="cannot read plan file"):
         Plan.from_toml(Path("/nonexistent/plan.toml"))
+
+
+def test_packaged_example_plan_is_the_spec_example() -> None:
+    from mlm_core.demo import EXAMPLE_PLAN
+
+    assert EXAMPLE_PLAN.read_text() == EXAMPLE.read_text()

@@ -14,9 +14,22 @@ import pyarrow.compute as pc
 
 from . import synth
 from ._arrow import as_table
+from .engine import PeriodResult, run_period
 from .genealogy import Genealogy, validate_genealogy
+from .plan import Plan
 
 T = TypeVar("T")
+
+
+def format_minor(amount: int) -> str:
+    """Minor units (or basis points) as a decimal with two places, by integer arithmetic.
+
+    >>> format_minor(123456789), format_minor(-5), format_minor(2341)
+    ('1,234,567.89', '-0.05', '23.41')
+    """
+    sign = "-" if amount < 0 else ""
+    whole, cents = divmod(abs(amount), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
 
 
 def _timed(label: str, step: Callable[[], T], say: Callable[[str], None]) -> T:
@@ -26,9 +39,25 @@ def _timed(label: str, step: Callable[[], T], say: Callable[[str], None]) -> T:
     return result
 
 
+EXAMPLE_PLAN = Path(__file__).resolve().parent / "plans" / "example-plan.toml"
+PERIODS = ("2026-09", "2026-10", "2026-11")
+
+
+def _store(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, *, append: bool = False) -> None:
+    """Writes an Arrow table into the DuckDB file as table ``name`` (replacing it, or appending)."""
+    con.register("_incoming", table)
+    try:
+        if append:
+            con.execute(f"INSERT INTO {name} SELECT * FROM _incoming")
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _incoming")
+    finally:
+        con.unregister("_incoming")
+
+
 def run_demo(
     members: int = 100_000, *, db_path: str | Path = "data/demo.duckdb", seed: int = 42,
-    say: Callable[[str], None] = print,
+    plan_path: str | Path = EXAMPLE_PLAN, periods: int = 3, say: Callable[[str], None] = print,
 ) -> dict[str, object]:
     """Runs the demo and returns its summary (also printed line by line through ``say``)."""
     db_path = Path(db_path)
@@ -87,11 +116,33 @@ def run_demo(
             )
 
         result = _timed("rollups: group PV, downline, leg BV, depths", rollups, say)
-        con.execute("CREATE OR REPLACE TABLE member_rollups AS SELECT * FROM result")
-        con.execute("CREATE OR REPLACE TABLE genealogy_findings AS SELECT * FROM report")
+        _store(con, "member_rollups", result)
+        _store(con, "genealogy_findings", report)
         top = con.sql(
             "SELECT member_id, downline, group_pv FROM member_rollups ORDER BY downline DESC LIMIT 3"
         ).fetchall()
+        plan = Plan.from_toml(plan_path)
+        state: pa.Table | None = None
+        paid_by_period: list[tuple[str, int, int]] = []
+        for number, period in enumerate(PERIODS[:periods]):
+            period_volumes = (
+                as_table(con.sql("SELECT member_id, pv, bv FROM volumes"), "volumes") if number == 0
+                else synth.volumes(company, period=period, seed=seed + number).select(["member_id", "pv", "bv"])
+            )
+
+            def one_period(volumes: pa.Table = period_volumes, name: str = period,
+                           previous: pa.Table | None = state) -> PeriodResult:
+                return run_period(plan, genealogy, volumes, period=name, state=previous)
+
+            outcome = _timed(f"commission period {period} ({plan.name})", one_period, say)
+            state = outcome.state
+            _store(con, "commission_lines", outcome.lines, append=number > 0)
+            _store(con, "period_summary", outcome.summary, append=number > 0)
+            _store(con, "ranks", outcome.ranks)
+            total = outcome.summary.filter(pc.equal(outcome.summary.column("bonus"), "total")).to_pylist()[0]
+            paid_by_period.append((period, total["paid"], total["payout_ratio_bp"] or 0))
+        if state is not None:
+            _store(con, "period_state", state)
     finally:
         con.close()
     errors = sum(1 for s in report.column("severity").to_pylist() if s == "error")
@@ -109,5 +160,10 @@ def run_demo(
         f"{summary['sponsor_depth']}, placement {summary['placement_depth']}")
     say("biggest builders (downline, group PV in hundredths): "
         + "; ".join(f"{m} {d:,} / {g:,}" for m, d, g in top))
-    say(f"tables members, volumes, member_rollups, genealogy_findings written to {db_path}")
+    for period, paid, ratio_bp in paid_by_period:
+        say(f"period {period}: paid {format_minor(paid)} {plan.currency}, payout ratio "
+            f"{format_minor(ratio_bp)}% of BV")
+    say(f"tables members, volumes, member_rollups, genealogy_findings, commission_lines, period_summary, "
+        f"ranks, period_state written to {db_path}")
+    summary["paid_by_period"] = paid_by_period
     return summary

@@ -134,10 +134,7 @@ def run_period(
     columns = _volume_sums(plan, genealogy, volumes)
     if plan._compiled["columns"] > len(columns):
         columns.append(pa.array(np.zeros(n, dtype=np.int64)))
-    status = genealogy.status
-    if status is None:
-        raise InputError("the genealogy has no status column: activity needs it", column="status")
-    status_active = pc.fill_null(pc.equal(status, "active"), False)
+    status_active = genealogy._status_active()
     previous = _state_arrays(plan, genealogy, state)
     carry_args = [previous.carries.get(b.name) if b.type == "binary" else None for b in plan.bonuses]
     raw = _mlm_core.run_period(

@@ -135,6 +135,7 @@ class Genealogy:
         self._core = core
         self._columns = columns
         self._warnings = warnings
+        self._active_cache: pa.Array | None = None
 
     @classmethod
     def from_arrow(cls, members: Any, *, allow_multiple_roots: bool = False) -> Genealogy:
@@ -266,6 +267,14 @@ class Genealogy:
         """Members per level: ``(level, members)``."""
         counts = self._core.level_histogram(tree)
         return pa.table({"level": pa.array(range(len(counts)), pa.int64()), "members": counts})
+
+    def _status_active(self) -> pa.Array:
+        """Whether each member's status is ``active`` (computed once; the genealogy does not change)."""
+        if self._columns.status is None:
+            raise InputError("the genealogy has no status column: activity needs it", column="status")
+        if self._active_cache is None:
+            self._active_cache = pc.fill_null(pc.equal(self._columns.status, "active"), False)
+        return self._active_cache
 
     def _sum_by_member(self, ids: Any, values: list[pa.Array], what: str) -> list[pa.Array]:
         """Per-member sums of each column, rows matched by id (unknown ids raise InputError)."""

@@ -78,12 +78,23 @@ impl Numerator for i128 {
     }
 }
 
-/// The uplines a walk follows under `rule`'s compression and activity settings: bonuses with the same
-/// settings (unilevel and matching, usually) share one.
-pub(super) fn uplines(genealogy: &Genealogy, rule: &LevelRule, active: &[bool], paid_as: &[u16]) -> Vec<Upline> {
+/// Who may earn and who occupies each member's first level under `rule`'s compression and activity
+/// settings. Needs no ranks, so it is computed while they resolve.
+pub(super) struct Links {
+    eligible: Vec<bool>,
+    up: Vec<u32>,
+}
+
+pub(super) fn links(genealogy: &Genealogy, rule: &LevelRule, active: &[bool]) -> Links {
     let eligible = eligible(rule, active);
     let up = level_parents(genealogy, &eligible, rule.compression);
-    (0..genealogy.len()).map(|v| Upline { next: up[v], rank: paid_as[v], eligible: eligible[v] }).collect()
+    Links { eligible, up }
+}
+
+/// The uplines a walk follows, with the paid-as ranks packed in: bonuses with the same settings
+/// (unilevel and matching, usually) share one.
+pub(super) fn uplines(links: &Links, paid_as: &[u16]) -> Vec<Upline> {
+    (0..links.up.len()).map(|v| Upline { next: links.up[v], rank: paid_as[v], eligible: links.eligible[v] }).collect()
 }
 
 pub(super) fn run(

@@ -132,37 +132,53 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
     let pv = input.columns[0];
     let active: Vec<bool> =
         pv.iter().zip(input.status_active).map(|(&p, &status)| status && p >= plan.activity_min_pv).collect();
-    // Ranks resolve on one core while the other prepares what the binary bonuses need without ranks.
-    let (paid_as, prepared) = rayon::join(
+    // Level bonuses with the same compression and activity settings walk the same uplines.
+    let mut walk_settings: Vec<(bool, bool)> = Vec::new();
+    for bonus in &plan.bonuses {
+        if let BonusRule::Level(rule) = bonus {
+            let key = (rule.compression, rule.requires_active);
+            if !walk_settings.contains(&key) {
+                walk_settings.push(key);
+            }
+        }
+    }
+    // Ranks resolve on one core while the other prepares what the bonuses need without ranks: binary
+    // leg volumes and sponsored legs, and who occupies each level.
+    let (paid_as, prep) = rayon::join(
         || ranks::resolve(genealogy, plan, pv, input.status_active, input.rank_override),
-        || {
-            plan.bonuses
+        || -> Result<_> {
+            let prepared = plan
+                .bonuses
                 .iter()
                 .map(|b| match b {
                     BonusRule::Binary(rule) => binary::prepare(genealogy, rule, input, &active).map(|p| Mutex::new(Some(p))),
                     BonusRule::Level(_) => Ok(Mutex::new(None)),
                 })
-                .collect::<Result<Vec<_>>>()
+                .collect::<Result<Vec<_>>>()?;
+            let links: Vec<levels::Links> = walk_settings
+                .iter()
+                .map(|&(compression, requires_active)| {
+                    let rule = LevelRule {
+                        base: Base::Column(0),
+                        rates_bp: Vec::new(),
+                        compression,
+                        depth_by_rank: Vec::new(),
+                        requires_active,
+                    };
+                    levels::links(genealogy, &rule, &active)
+                })
+                .collect();
+            Ok((prepared, links))
         },
     );
-    let (paid_as, prepared) = (paid_as?, prepared?);
+    let paid_as = paid_as?;
+    let (prepared, links) = prep?;
     let highest = paid_as.iter().zip(input.prev_highest).map(|(&p, &h)| p.max(h)).collect();
-    // Level bonuses with the same compression and activity settings walk the same uplines: built once.
-    let walk_settings: Vec<(bool, bool)> = plan
-        .bonuses
-        .iter()
-        .filter_map(|b| match b {
-            BonusRule::Level(rule) => Some((rule.compression, rule.requires_active)),
-            BonusRule::Binary(_) => None,
-        })
-        .collect();
-    type SharedUplines = Vec<((bool, bool), OnceLock<Vec<levels::Upline>>)>;
-    let shared_uplines: SharedUplines =
-        walk_settings.iter().map(|&key| (key, OnceLock::new())).collect();
-    let uplines_for = |rule: &LevelRule| -> &[levels::Upline] {
+    let shared_uplines: Vec<OnceLock<Vec<levels::Upline>>> = walk_settings.iter().map(|_| OnceLock::new()).collect();
+    let uplines_for = |rule: &LevelRule| -> Result<&[levels::Upline]> {
         let key = (rule.compression, rule.requires_active);
-        let cell = &shared_uplines.iter().find(|(k, _)| *k == key).expect("settings collected above").1;
-        cell.get_or_init(|| levels::uplines(genealogy, rule, &active, &paid_as))
+        let at = walk_settings.iter().position(|&k| k == key).ok_or_else(|| invalid("walk settings not prepared"))?;
+        Ok(shared_uplines[at].get_or_init(|| levels::uplines(&links[at], &paid_as)))
     };
     // Bonuses on volume columns do not depend on each other: they run side by side; a bonus on another
     // bonus's pay (matching) runs after, in plan order.
@@ -184,7 +200,7 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
                         None => return Err(invalid("a bonus's base was not computed before it")),
                     },
                 };
-                levels::run(plan, rule, base, uplines_for(rule))
+                levels::run(plan, rule, base, uplines_for(rule)?)
             }
         }
     };
