@@ -114,7 +114,8 @@ PEAK_SCRIPT = textwrap.dedent(
     """
     import json, sys, pyarrow.parquet as pq
     from mlm_core import Genealogy, Plan, run_period
-    members, volumes = pq.read_table(sys.argv[1]), pq.read_table(sys.argv[2])
+    members = pq.read_table(sys.argv[1])
+    volumes = pq.read_table(sys.argv[2], columns=["member_id", "pv", "bv"])  # what run_period reads
     plan = Plan.from_toml(sys.argv[3])
     def high_water_kb():
         # VmHWM: this process's peak resident set (ru_maxrss would include the parent's, kept over exec).

@@ -23,7 +23,9 @@ REPORT_SCHEMA_NAMES = ("row", "member_id", "code", "severity", "detail")
 
 
 class _Columns:
-    """The member table's columns, normalised to the types the kernel reads."""
+    """The member table's columns, normalised to the types the kernel reads. Only ``member_id`` is kept as
+    one contiguous array (the id index compares against it); the other columns stay the caller's chunks
+    and are made contiguous just for the build, so a chunked table is not held twice."""
 
     def __init__(self, members: Any) -> None:
         table = _arrow.as_table(members, "members")
@@ -33,15 +35,25 @@ class _Columns:
                 f"members table lacks column(s) {', '.join(missing)}; it has {', '.join(table.column_names)}",
                 column=missing[0],
             )
-        ids = {name: _arrow.column(table, name) for name in ("member_id", "sponsor_id", "placement_id")}
-        self.member_id, self.sponsor_id, self.placement_id = _harmonise_ids(ids)
-        self.leg = _string_column(_arrow.column(table, "leg"), "leg")
-        self.status = (
-            _string_column(_arrow.column(table, "status"), "status") if "status" in table.column_names else None
-        )
+        self.id_type = _id_type({name: table.column(name) for name in ("member_id", "sponsor_id", "placement_id")})
+        self.table = table
+        self.member_id = self.ids("member_id")
+        self.status = _string_column(table.column("status"), "status") if "status" in table.column_names else None
+        self.leg()  # type errors surface here, before any work
+
+    def ids(self, name: str) -> pa.Array:
+        column = self.table.column(name)
+        try:
+            column = column if column.type == self.id_type else column.cast(self.id_type, safe=True)
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"{name} cannot be read as {self.id_type}: {exc}", column=name) from None
+        return _arrow.as_array(column, name)
+
+    def leg(self) -> pa.Array:
+        return _arrow.as_array(_string_column(self.table.column("leg"), "leg"), "leg")
 
     def kernel_args(self) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
-        return self.member_id, self.sponsor_id, self.placement_id, self.leg
+        return self.member_id, self.ids("sponsor_id"), self.ids("placement_id"), self.leg()
 
     def report(self, findings: pa.RecordBatch) -> pa.Table:
         """The kernel's findings with each row's member id beside it."""
@@ -57,7 +69,7 @@ class _Columns:
         )
 
 
-def _id_family(array: pa.Array, name: str) -> str:
+def _id_family(array: Any, name: str) -> str:
     kind = array.type
     if pa.types.is_null(kind):
         return "null"
@@ -73,29 +85,22 @@ def _id_family(array: pa.Array, name: str) -> str:
     raise InputError(f"{name} must be int64 or string ids, not {kind}{hint}", column=name)
 
 
-def _harmonise_ids(ids: dict[str, pa.Array]) -> tuple[pa.Array, pa.Array, pa.Array]:
-    families = {name: _id_family(array, name) for name, array in ids.items()}
+def _id_type(ids: dict[str, Any]) -> pa.DataType:
+    """The one type all three id columns are read as: int64, or string (large_string if any is large)."""
+    families = {name: _id_family(column, name) for name, column in ids.items()}
     present = {f for f in families.values() if f != "null"}
     if len(present) > 1:
         described = ", ".join(f"{name} is {ids[name].type}" for name in ids)
         raise InputError(f"mixed id types: {described}; ids must all be integers or all strings")
     family = present.pop() if present else "int"
     if family == "int":
-        target = pa.int64()
-    elif all(array.type == pa.string() or pa.types.is_null(array.type) for array in ids.values()):
-        target = pa.string()
-    else:
-        target = pa.large_string()
-    out = []
-    for name, array in ids.items():
-        try:
-            out.append(array if array.type == target else array.cast(target, safe=True))
-        except pa.ArrowInvalid as exc:
-            raise InputError(f"{name} cannot be read as {target}: {exc}", column=name) from None
-    return out[0], out[1], out[2]
+        return pa.int64()
+    if all(column.type == pa.string() or pa.types.is_null(column.type) for column in ids.values()):
+        return pa.string()
+    return pa.large_string()
 
 
-def _string_column(array: pa.Array, name: str) -> pa.Array:
+def _string_column(array: Any, name: str) -> Any:
     kind = array.type
     if kind == pa.string():
         return array
@@ -181,7 +186,7 @@ class Genealogy:
         return self._columns.member_id
 
     @property
-    def status(self) -> pa.Array | None:
+    def status(self) -> pa.ChunkedArray | None:
         return self._columns.status
 
     @property
@@ -193,9 +198,9 @@ class Genealogy:
         """The member table as it was built from (normalised column types)."""
         data = {
             "member_id": self._columns.member_id,
-            "sponsor_id": self._columns.sponsor_id,
-            "placement_id": self._columns.placement_id,
-            "leg": self._columns.leg,
+            "sponsor_id": self._columns.ids("sponsor_id"),
+            "placement_id": self._columns.ids("placement_id"),
+            "leg": self._columns.leg(),
         }
         if self._columns.status is not None:
             data["status"] = self._columns.status
@@ -227,7 +232,7 @@ class Genealogy:
 
     @property
     def leg(self) -> pa.Array:
-        return self._columns.leg
+        return self._columns.leg()
 
     def topological_order(self, tree: TreeName = "sponsor") -> pa.Array:
         """Member rows, every parent before its children (breadth-first from the roots)."""
@@ -273,7 +278,8 @@ class Genealogy:
         if self._columns.status is None:
             raise InputError("the genealogy has no status column: activity needs it", column="status")
         if self._active_cache is None:
-            self._active_cache = pc.fill_null(pc.equal(self._columns.status, "active"), False)
+            active = pc.fill_null(pc.equal(self._columns.status, "active"), False)
+            self._active_cache = _arrow.as_array(active, "status")
         return self._active_cache
 
     def _sum_by_member(self, ids: Any, values: list[pa.Array], what: str) -> list[pa.Array]:
