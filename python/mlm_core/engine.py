@@ -101,9 +101,15 @@ def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> _State:
     else:
         rows = genealogy._rows_of(ids, "state member_id").to_numpy(zero_copy_only=False)
     if "highest_rank" in table.column_names:
-        names = _arrow.column(table, "highest_rank").cast(pa.string())
+        names = _arrow.column(table, "highest_rank")
         # A name the plan does not define counts as Member (plan v2, "Rank overrides and assigned ranks").
-        index = pc.index_in(names, value_set=pa.array(plan.rank_names)).fill_null(0)
+        known = pa.array(plan.rank_names)
+        if pa.types.is_dictionary(names.type):
+            # Look up the few dictionary words, then spread them: no string per member.
+            words = pc.index_in(names.dictionary.cast(pa.string()), value_set=known).fill_null(0)
+            index = words.take(names.indices).fill_null(0)
+        else:
+            index = pc.index_in(names.cast(pa.string()), value_set=known).fill_null(0)
         highest[rows] = index.to_numpy(zero_copy_only=False).astype(np.int16)
     binaries = {b.name for b in plan.bonuses if b.type == "binary"}
     for name in table.column_names:
@@ -174,7 +180,7 @@ def _next_state(plan: Plan, genealogy: Genealogy, raw: dict[str, Any], previous:
     has go on unchanged (plan v2, "Binary, additions"). Columns are the kernel's arrays, not copies."""
     data: dict[str, Any] = {
         "member_id": genealogy.member_ids,
-        "highest_rank": _rank_column(raw["highest"], plan.rank_names).cast(pa.string()),
+        "highest_rank": _rank_column(raw["highest"], plan.rank_names),
     }
     for bonus, out in zip(plan.bonuses, raw["bonuses"], strict=True):
         if "carry" in out:

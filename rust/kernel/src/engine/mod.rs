@@ -182,7 +182,8 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
     };
     // Bonuses on volume columns do not depend on each other: they run side by side; a bonus on another
     // bonus's pay (matching) runs after, in plan order.
-    let run_one = |index: usize, earlier: &[Option<BonusOutput>]| -> Result<BonusOutput> {
+    // `base_pay`: the pay of the bonus this one is based on, when it is based on one.
+    let run_one = |index: usize, base_pay: Option<&[i64]>| -> Result<BonusOutput> {
         match &plan.bonuses[index] {
             BonusRule::Binary(rule) => {
                 let taken = prepared[index].lock().map_err(|_| invalid("binary preparation poisoned"))?.take();
@@ -195,8 +196,8 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
             BonusRule::Level(rule) => {
                 let base = match rule.base {
                     Base::Column(c) => input.columns[c],
-                    Base::BonusPay(b) => match &earlier[b] {
-                        Some(output) => output.amount.as_slice(),
+                    Base::BonusPay(_) => match base_pay {
+                        Some(amount) => amount,
                         None => return Err(invalid("a bonus's base was not computed before it")),
                     },
                 };
@@ -204,21 +205,36 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
             }
         }
     };
-    let independent = |rule: &BonusRule| !matches!(rule, BonusRule::Level(LevelRule { base: Base::BonusPay(_), .. }));
-    let mut slots: Vec<Option<BonusOutput>> = vec![None; plan.bonuses.len()];
-    let first: Vec<(usize, Result<BonusOutput>)> = (0..plan.bonuses.len())
+    // Each bonus on a volume column starts a task on its own core; a bonus on its pay (matching on
+    // binary) follows in the same task as soon as that pay is known.
+    let depends_on = |rule: &BonusRule| match rule {
+        BonusRule::Level(LevelRule { base: Base::BonusPay(b), .. }) => Some(*b),
+        _ => None,
+    };
+    let tasks: Vec<Vec<(usize, Result<BonusOutput>)>> = (0..plan.bonuses.len())
         .into_par_iter()
-        .filter(|&i| independent(&plan.bonuses[i]))
-        .map(|i| (i, run_one(i, &[])))
+        .filter(|&i| depends_on(&plan.bonuses[i]).is_none())
+        .map(|i| {
+            let first = run_one(i, None);
+            let mut followers = Vec::new();
+            if let Ok(output) = &first {
+                for j in (i + 1)..plan.bonuses.len() {
+                    if depends_on(&plan.bonuses[j]) == Some(i) {
+                        followers.push((j, run_one(j, Some(&output.amount))));
+                    }
+                }
+            }
+            let mut outputs = vec![(i, first)];
+            outputs.extend(followers);
+            outputs
+        })
         .collect();
-    for (i, output) in first {
+    let mut slots: Vec<Option<BonusOutput>> = vec![None; plan.bonuses.len()];
+    for (i, output) in tasks.into_iter().flatten() {
         slots[i] = Some(output?);
     }
-    for i in 0..plan.bonuses.len() {
-        if slots[i].is_none() {
-            let output = run_one(i, &slots)?;
-            slots[i] = Some(output);
-        }
+    if slots.iter().any(Option::is_none) {
+        return Err(invalid("a bonus depends on a bonus that is not computed before it"));
     }
     let bonuses: Vec<BonusOutput> = slots.into_iter().flatten().collect();
     Ok(PeriodOutput { active, paid_as, highest, bonuses })
