@@ -53,7 +53,7 @@ def _check(result: object, volumes: pa.Table) -> None:
 @pytest.mark.benchmark(group="period")
 def test_period_big(benchmark: BenchmarkFixture, plan: Plan, big_genealogy: Genealogy, big_volumes: pa.Table) -> None:
     result = benchmark.pedantic(run_period, args=(plan, big_genealogy, big_volumes),
-                                kwargs={"period": "2026-11"}, rounds=3, iterations=1, warmup_rounds=1)
+                                kwargs={"period": "2026-11"}, rounds=7, iterations=1, warmup_rounds=1)
     _check(result, big_volumes)
 
 
