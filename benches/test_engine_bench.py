@@ -40,7 +40,7 @@ def plan() -> Plan:
 
 @pytest.fixture(scope="session")
 def big_volumes(big_members: pa.Table) -> pa.Table:
-    return synth.volumes(big_members, seed=7)
+    return synth.volumes(big_members, seed=7).select(["member_id", "pv", "bv"])
 
 
 def _check(result: object, volumes: pa.Table) -> None:
@@ -65,7 +65,7 @@ SCALING = [int(x) for x in os.environ.get("MLM_BENCH_SCALING", "").split(",") if
 @pytest.mark.benchmark(group="period-scaling")
 def test_period_scaling(benchmark: BenchmarkFixture, plan: Plan, members: int) -> None:
     company = synth.network(members, seed=3)
-    volumes = synth.volumes(company, seed=3)
+    volumes = synth.volumes(company, seed=3).select(["member_id", "pv", "bv"])
     genealogy = Genealogy.from_arrow(company)
     result = benchmark.pedantic(run_period, args=(plan, genealogy, volumes), kwargs={"period": "p"},
                                 rounds=3, iterations=1, warmup_rounds=1)
@@ -78,7 +78,7 @@ REFERENCE_MEMBERS = int(os.environ.get("MLM_BENCH_REFERENCE_MEMBERS", 2000))
 @pytest.fixture(scope="session")
 def reference_company() -> tuple[pa.Table, pa.Table]:
     company = synth.network(REFERENCE_MEMBERS, seed=5)
-    return company, synth.volumes(company, seed=5)
+    return company, synth.volumes(company, seed=5).select(["member_id", "pv", "bv"])
 
 
 def _lines(result: object) -> list[tuple[str, str, int]]:

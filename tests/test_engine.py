@@ -120,3 +120,46 @@ def test_int_ids_give_the_same_result(example: tuple[Plan, Genealogy, pa.Table, 
     b = run_period(plan, Genealogy.from_arrow(int_members), int_volumes, period="p", state=int_state)
     assert a.lines.column("amount").equals(b.lines.column("amount"))
     assert [as_int[m] for m in a.lines.column("member_id").to_pylist()] == b.lines.column("member_id").to_pylist()
+
+
+def test_nothing_in_the_volumes_is_ignored(example: tuple[Plan, Genealogy, pa.Table, pa.Table]) -> None:
+    plan, g, volumes, _ = example
+    with pytest.raises(InputError, match=r"2 volume row\(s\) are not of period '2026-11' \(first at rows \[1, 2\]\)"):
+        run_period(plan, g, pa.table({"member_id": ["A", "B", "C"], "period": ["2026-11", "2026-10", None],
+                                      "pv": [1, 2, 3], "bv": [1, 2, 3]}), period="2026-11")
+    with pytest.raises(InputError, match="order_id are not used by the plan"):
+        run_period(plan, g, volumes.append_column("order_id", pa.array(["o"] * volumes.num_rows)), period="p")
+    with pytest.raises(InputError, match="must be an integer column, not bool"):
+        run_period(plan, g, pa.table({"member_id": ["A"], "pv": [True], "bv": [1]}), period="p")
+    same = volumes.append_column("period", pa.array(["2026-11"] * volumes.num_rows))
+    with_period = run_period(plan, g, same, period="2026-11").lines
+    assert with_period.equals(run_period(plan, g, volumes, period="2026-11").lines)
+
+
+def test_bad_states_are_refused(example: tuple[Plan, Genealogy, pa.Table, pa.Table]) -> None:
+    plan, g, volumes, _ = example
+    cases = [
+        (pa.table({"member_id": ["A", "A"], "highest_rank": ["Gold", "Silver"]}), "lists 1 member\\(s\\) twice"),
+        (pa.table({"member_id": ["A", None], "highest_rank": ["Gold", "Gold"]}), "without member_id"),
+        (pa.table({"member_id": ["A"], "binary.carry_left": [5]}), "carries come in pairs"),
+        (pa.table({"member_id": ["A"], "binary.carry_left": pa.array([None], pa.int64()),
+                   "binary.carry_right": [1]}), "write 0 for no carry"),
+    ]
+    for state, message in cases:
+        with pytest.raises(InputError, match=message):
+            run_period(plan, g, volumes, period="p", state=state)
+
+
+def test_summary_totals_never_wrap() -> None:
+    members = pa.table({"member_id": ["A", "B"], "sponsor_id": [None, None], "placement_id": [None, None],
+                        "leg": [None, None], "status": ["active", "active"]})
+    g = Genealogy.from_arrow(members, allow_multiple_roots=True)
+    plan = Plan.from_toml("[unilevel]\nrates_bp = [100]\n")
+    big = pa.table({"member_id": ["A", "B"], "pv": [0, 0], "bv": [2**62, 2**62]})
+    with pytest.raises(mlm_core.AmountOverflowError, match="total BV is 9223372036854775808"):
+        run_period(plan, g, big, period="p")
+
+
+def test_a_missing_plan_file_is_named() -> None:
+    with pytest.raises(mlm_core.PlanError, match=r"cannot read plan file missing\.toml"):
+        Plan.from_toml("missing.toml")

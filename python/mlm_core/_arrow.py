@@ -55,14 +55,15 @@ def column(table: pa.Table, name: str) -> pa.Array:
     return as_array(table.column(name), name)
 
 
-def int64_array(data: Any, what: str) -> pa.Array:
+def int64_array(data: Any, what: str, *, allow_bool: bool = True) -> pa.Array:
     """An int64 array: other integer types are cast (a value out of range is an error); floats, decimals
-    and strings are rejected, because amounts and volumes are integers in minor units or hundredths."""
+    and strings are rejected, because amounts and volumes are integers in minor units or hundredths.
+    Booleans read as 0/1 only where ``allow_bool`` (flags for counting), never as money or volume."""
     array = as_array(data, what)
     kind = array.type
     if pa.types.is_int64(kind):
         return array
-    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+    if pa.types.is_integer(kind) or (allow_bool and pa.types.is_boolean(kind)):
         try:
             return array.cast(pa.int64(), safe=True)
         except pa.ArrowInvalid as exc:

@@ -64,7 +64,8 @@ def run_demo(
     export_dir = db_path.parent / "demo"
     say(f"mlm_core demo: {members:,} members, seed {seed}")
     company = _timed("synthesise network", lambda: synth.network(members, seed=seed), say)
-    orders = _timed("synthesise one period of orders", lambda: synth.volumes(company, seed=seed), say)
+    orders = _timed("synthesise one period of orders",
+                    lambda: synth.volumes(company, period=PERIODS[0], seed=seed), say)
     files = _timed("write legacy exports (CSV, Parquet)",
                    lambda: synth.write_exports(export_dir, company, orders), say)
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,8 +127,9 @@ def run_demo(
         paid_by_period: list[tuple[str, int, int]] = []
         for number, period in enumerate(PERIODS[:periods]):
             period_volumes = (
-                as_table(con.sql("SELECT member_id, pv, bv FROM volumes"), "volumes") if number == 0
-                else synth.volumes(company, period=period, seed=seed + number).select(["member_id", "pv", "bv"])
+                as_table(con.sql("SELECT member_id, period, pv, bv FROM volumes"), "volumes") if number == 0
+                else synth.volumes(company, period=period, seed=seed + number).select(
+                    ["member_id", "period", "pv", "bv"])
             )
 
             def one_period(volumes: pa.Table = period_volumes, name: str = period,

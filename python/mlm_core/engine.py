@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _arrow, _mlm_core
-from .errors import InputError
+from .errors import AmountOverflowError, InputError
 from .genealogy import Genealogy
 from .plan import Plan
 
@@ -56,22 +56,38 @@ class PeriodResult:
         return explain(self, member_id)
 
 
-def _volume_sums(plan: Plan, genealogy: Genealogy, volumes: Any) -> list[pa.Array]:
+def _volume_sums(plan: Plan, genealogy: Genealogy, volumes: Any, period: str) -> list[pa.Array]:
     table = _arrow.as_table(volumes, "volumes")
     missing = [c for c in ("member_id", *plan.volume_columns) if c not in table.column_names]
     if missing:
         raise InputError(f"volumes lack column(s) {', '.join(missing)}; they have {', '.join(table.column_names)}",
                          column=missing[0])
+    # Nothing is ignored: a column the plan does not use is a mistake the caller should see.
     undeclared = [c for c in table.column_names if c not in ("member_id", "period", *plan.volume_columns)]
-    if undeclared and plan.volume_columns != ("pv", "bv"):
-        raise InputError(f"volume column(s) {', '.join(undeclared)} are not declared in the plan's [volumes]",
-                         column=undeclared[0])
+    if undeclared:
+        raise InputError(
+            f"volume column(s) {', '.join(undeclared)} are not used by the plan (it reads member_id, "
+            f"{', '.join(plan.volume_columns)} and an optional period); select those columns",
+            column=undeclared[0],
+        )
+    if "period" in table.column_names:
+        periods = table.column("period")
+        other = pc.invert(pc.fill_null(pc.equal(periods.cast(pa.string()), period), False))
+        if pc.any(other).as_py():
+            flags = _arrow.as_array(other, "period").to_numpy(zero_copy_only=False)
+            rows = [int(i) for i in np.flatnonzero(flags)[:10]]
+            raise InputError(
+                f"{pc.sum(other).as_py()} volume row(s) are not of period {period!r} (first at rows {rows}): "
+                f"pass one period's rows",
+                column="period", rows=rows,
+            )
     ids = _arrow.column(table, "member_id")
     if ids.null_count:
         rows = _arrow.null_rows(ids)
         raise InputError(f"volumes have {ids.null_count} row(s) without member_id, first at rows {rows}",
                          column="member_id", rows=rows)
-    values = [_arrow.int64_array(_arrow.column(table, c), f"volumes.{c}") for c in plan.volume_columns]
+    values = [_arrow.int64_array(_arrow.column(table, c), f"volumes.{c}", allow_bool=False)
+              for c in plan.volume_columns]
     return genealogy._sum_by_member(ids, values, "volume member_id")
 
 
@@ -99,8 +115,20 @@ def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> _State:
     if ids.type == genealogy.member_ids.type and ids.equals(genealogy.member_ids):
         rows: Any = slice(None)  # our own state for this genealogy: already by member row
     else:
-        rows = genealogy._rows_of(ids, "state member_id").to_numpy(zero_copy_only=False)
+        if ids.null_count:
+            raise InputError(f"state has {ids.null_count} row(s) without member_id, first at rows "
+                             f"{_arrow.null_rows(ids)}", column="member_id", rows=_arrow.null_rows(ids))
+        rows = genealogy._rows_of(ids, "state member_id").to_numpy(zero_copy_only=False).astype(np.int64)
+        if len(np.unique(rows)) != len(rows):
+            seen, repeated = set(), []
+            for i, r in enumerate(rows.tolist()):
+                if r in seen:
+                    repeated.append(i)
+                seen.add(r)
+            raise InputError(f"state lists {len(repeated)} member(s) twice, first at rows {repeated[:10]}",
+                             column="member_id", rows=repeated[:10])
     if "highest_rank" in table.column_names:
+        # A null highest rank is a member without rank history (common in migrated states): Member.
         names = _arrow.column(table, "highest_rank")
         # A name the plan does not define counts as Member (plan v2, "Rank overrides and assigned ranks").
         known = pa.array(plan.rank_names)
@@ -115,8 +143,16 @@ def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> _State:
     for name in table.column_names:
         if not name.endswith((f".{CARRY_LEFT}", f".{CARRY_RIGHT}")):
             continue
+        bonus_name = name.rsplit(".", 1)[0]
+        twin = f"{bonus_name}.{CARRY_RIGHT}" if name.endswith(CARRY_LEFT) else f"{bonus_name}.{CARRY_LEFT}"
+        if twin not in table.column_names:
+            raise InputError(f"state has {name} but not {twin}: carries come in pairs", column=name)
+        column = _arrow.int64_array(_arrow.column(table, name), f"state.{name}", allow_bool=False)
+        if column.null_count:
+            raise InputError(f"state.{name} has {column.null_count} null(s), first at rows "
+                             f"{_arrow.null_rows(column)}: write 0 for no carry", column=name)
         values = np.zeros(n, dtype=np.int64)
-        values[rows] = _arrow.int64_array(_arrow.column(table, name).fill_null(0), f"state.{name}").to_numpy()
+        values[rows] = column.to_numpy()
         out.foreign[name] = values
     for bonus in binaries:
         left_name, right_name = _carry_columns(bonus)
@@ -137,7 +173,7 @@ def run_period(
     ``state``: the previous period's :attr:`PeriodResult.state` (or a migrated one), or None.
     """
     n = len(genealogy)
-    columns = _volume_sums(plan, genealogy, volumes)
+    columns = _volume_sums(plan, genealogy, volumes, period)
     if plan._compiled["columns"] > len(columns):
         columns.append(pa.array(np.zeros(n, dtype=np.int64)))
     status_active = genealogy._status_active()
@@ -190,16 +226,27 @@ def _next_state(plan: Plan, genealogy: Genealogy, raw: dict[str, Any], previous:
     return pa.table(data)
 
 
+INT64_MAX = 2**63 - 1
+
+
+def _checked(value: int, what: str) -> int:
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise AmountOverflowError(f"{what} is {value}, outside int64")
+    return value
+
+
 def _summary(plan: Plan, period: str, columns: list[pa.Array], raw: dict[str, Any]) -> pa.Table:
-    total_bv = int(pc.sum(columns[plan.volume_columns.index("bv")]).as_py() or 0)
+    """Totals come from the kernel as exact integers (i128): a total outside int64 is an error, never a
+    wrapped number."""
+    total_bv = _checked(raw["column_totals"][plan.volume_columns.index("bv")], "total BV")
     names, paid, breakage = [], [], []
     for bonus, out in zip(plan.bonuses, raw["bonuses"], strict=True):
         names.append(bonus.name)
-        paid.append(int(pc.sum(out["amount"]).as_py() or 0))
-        breakage.append(out["breakage"] // 10_000)  # ten-thousandths of a minor unit, floored
+        paid.append(_checked(out["paid_total"], f"total paid by {bonus.name}"))
+        breakage.append(_checked(out["breakage"] // 10_000, f"breakage of {bonus.name}"))  # floored
     names.append("total")
-    paid.append(sum(paid))
-    breakage.append(sum(breakage))
+    paid.append(_checked(sum(paid), "total paid"))
+    breakage.append(_checked(sum(breakage), "total breakage"))
     ratio = [p * 10_000 // total_bv if total_bv > 0 else None for p in paid]
     return pa.table({
         "period": pa.array([period] * len(names), pa.string()),
@@ -207,5 +254,6 @@ def _summary(plan: Plan, period: str, columns: list[pa.Array], raw: dict[str, An
         "paid": pa.array(paid, pa.int64()),
         "breakage": pa.array(breakage, pa.int64()),
         "total_bv": pa.array([total_bv] * len(names), pa.int64()),
-        "payout_ratio_bp": pa.array(ratio, pa.int64()),
+        "payout_ratio_bp": pa.array([_checked(r, "payout ratio") if r is not None else None for r in ratio],
+                                    pa.int64()),
     })

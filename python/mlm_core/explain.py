@@ -63,7 +63,7 @@ def explain(result: PeriodResult, member_id: Any) -> pa.Table:
             add(
                 bonus=bonus.name, from_member_id=from_ids[k], level=shares["level"][k].as_py(),
                 paid_level=shares["paid_level"][k].as_py(), base=shares["base"][k].as_py(),
-                rate_bp=shares["rate_bp"][k].as_py(), amount=Decimal(share) / 10_000,
+                rate_bp=shares["rate_bp"][k].as_py(), amount=Decimal(share).scaleb(-4),
                 paid=shares["paid"][k].as_py(), detail=None,
             )
     return pa.table(out, schema=SCHEMA)

@@ -169,7 +169,10 @@ class Plan:
     @classmethod
     def from_toml(cls, path_or_text: str | Path) -> Plan:
         """Reads a plan from a file path or from TOML text."""
-        if isinstance(path_or_text, Path) or ("\n" not in path_or_text and Path(path_or_text).is_file()):
+        looks_like_path = "\n" not in str(path_or_text) and (
+            Path(path_or_text).is_file() or str(path_or_text).endswith(".toml")
+        )
+        if isinstance(path_or_text, Path) or looks_like_path:
             try:
                 text = Path(path_or_text).read_text(encoding="utf-8")
             except OSError as exc:

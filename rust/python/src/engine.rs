@@ -105,7 +105,10 @@ fn bools(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<b
     let Some(flags) = array.as_any().downcast_ref::<BooleanArray>() else {
         return Err(input_error(py, format!("{what} must be boolean, not {}", array.data_type())));
     };
-    Ok((0..flags.len()).map(|i| flags.is_valid(i) && flags.value(i)).collect())
+    if flags.null_count() > 0 {
+        return Err(input_error(py, format!("{what} has {} null(s)", flags.null_count())));
+    }
+    Ok((0..flags.len()).map(|i| flags.value(i)).collect())
 }
 
 fn u16s(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u16>> {
@@ -113,11 +116,15 @@ fn u16s(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u1
     let Some(values) = array.as_any().downcast_ref::<Int16Array>() else {
         return Err(input_error(py, format!("{what} must be int16, not {}", array.data_type())));
     };
-    // -1 (or null) means "none".
-    Ok(values.iter().map(|v| match v {
-        Some(x) if x >= 0 => x as u16,
-        _ => NO_VALUE,
-    }).collect())
+    // -1 (or null) means "none"; any other negative value is a caller's bug, not "none".
+    values
+        .iter()
+        .map(|v| match v {
+            Some(x) if x >= 0 => Ok(x as u16),
+            None | Some(-1) => Ok(NO_VALUE),
+            Some(x) => Err(input_error(py, format!("{what} has the invalid index {x}"))),
+        })
+        .collect()
 }
 
 fn int64_list(py: Python<'_>, list: &Bound<'_, PyList>, what: &str) -> PyResult<Vec<ArrayRef>> {
@@ -180,10 +187,13 @@ pub fn run_period(
     result.set_item("paid_as", ranks(&output.paid_as)?)?;
     result.set_item("highest", ranks(&output.highest)?)?;
     result.set_item("active", BooleanArray::from(output.active.clone()).into_data().to_pyarrow(py)?)?;
+    let column_totals: Vec<i128> = input.columns.iter().map(|c| engine::total(c)).collect();
+    result.set_item("column_totals", column_totals)?;
     let bonuses = PyList::empty(py);
     for bonus in output.bonuses {
         let entry = PyDict::new(py);
         entry.set_item("breakage", bonus.breakage)?;
+        entry.set_item("paid_total", engine::total(&bonus.amount))?;
         if let Some((l, r)) = bonus.carry {
             entry.set_item("carry", (int64_array(py, l)?, int64_array(py, r)?))?;
         }
@@ -221,6 +231,9 @@ pub fn explain_level(
     let Some(paid_as) = paid_as.as_any().downcast_ref::<UInt16Array>() else {
         return Err(input_error(py, "paid_as must be uint16"));
     };
+    if paid_as.null_count() > 0 || paid_as.values().iter().any(|&r| r as usize >= plan.spec.ranks.len()) {
+        return Err(input_error(py, "paid_as must hold rank indices of the plan, without nulls"));
+    }
     let paid_as = paid_as.values();
     let inner = &genealogy.inner;
     let shares =

@@ -1,5 +1,4 @@
 //! The binary bonus over the placement tree ("Binary bonus"; plan v2 "Binary, additions").
-use super::rounding::to_minor;
 use super::{BinaryRule, BonusOutput, PeriodInput, PlanSpec, NO_VALUE};
 use crate::error::{KernelError, Result};
 use crate::genealogy::{Genealogy, Leg, Tree, NONE};
@@ -59,22 +58,27 @@ pub(super) fn run(
                 let paid_pairs = tier_cap.map_or(pairs, |cap| pairs.min(cap));
                 let consumed_pairs = if rule.carry_over_cap { paid_pairs } else { pairs };
                 let matched = consumed_pairs * rule.pair_unit;
-                let gross = |pairs: i64| -> Result<i64> {
+                // Pay before the rank cap, exact in i128: a huge uncapped pay that the cap brings back
+                // into range is not an overflow.
+                let gross = |pairs: i64| -> i128 {
                     match (rule.rate_bp, rule.pay_per_pair) {
-                        (Some(rate), _) => to_minor(
+                        (Some(rate), _) => super::rounding::div_round(
                             i128::from(pairs) * i128::from(rule.pair_unit) * i128::from(rate),
+                            10_000,
                             plan.rounding,
-                            || format!("binary pay of member row {m}"),
                         ),
-                        (None, Some(per_pair)) => pairs.checked_mul(per_pair).ok_or_else(|| overflow(m)),
-                        (None, None) => Ok(0),
+                        (None, Some(per_pair)) => i128::from(pairs) * i128::from(per_pair),
+                        (None, None) => 0,
                     }
                 };
-                let earned = gross(paid_pairs)?;
-                let capped = rule.cap_by_rank[paid_as[m] as usize].map_or(earned, |cap| earned.min(cap));
-                pay[m] = capped;
+                let earned = gross(paid_pairs);
+                let capped = rule.cap_by_rank[paid_as[m] as usize].map_or(earned, |cap| earned.min(i128::from(cap)));
+                pay[m] = i64::try_from(capped).map_err(|_| KernelError::Overflow {
+                    context: "binary pay after the rank cap".into(),
+                    row: Some(m),
+                })?;
                 // What the consumed volume would have paid, less what was paid: cap and pair-cap breakage.
-                breakage += 10_000 * i128::from(gross(consumed_pairs)? - capped);
+                breakage += 10_000 * (gross(consumed_pairs) - capped);
                 left -= matched;
                 right -= matched;
             }

@@ -60,7 +60,8 @@ trait Numerator: Copy + Default + Send {
 impl Numerator for i64 {
     #[inline]
     fn add(&mut self, share: i128) {
-        // Cannot overflow: the caller checked Σ|base| × max rate ≤ i64::MAX.
+        // Cannot overflow or truncate: the caller checked Σ|base| × max |rate| ≤ i64::MAX, which bounds
+        // every share and every partial sum.
         *self += share as i64;
     }
     fn get(self) -> i128 {
@@ -104,7 +105,7 @@ pub(super) fn run(
     nodes: &[Upline],
 ) -> Result<BonusOutput> {
     let total_abs: i128 = base.iter().map(|&b| i128::from(b).abs()).sum();
-    let max_rate = rule.rates_bp.iter().copied().max().unwrap_or(0);
+    let max_rate = rule.rates_bp.iter().map(|r| r.unsigned_abs()).max().unwrap_or(0);
     if total_abs * i128::from(max_rate) <= i128::from(i64::MAX) {
         walk::<i64>(plan, rule, base, nodes)
     } else {

@@ -248,6 +248,11 @@ pub struct Lines {
     pub amount: Vec<i64>,
 }
 
+/// Exact totals (i128) of per-member amounts or volumes, for summaries that must not wrap.
+pub fn total(values: &[i64]) -> i128 {
+    values.iter().map(|&v| i128::from(v)).sum()
+}
+
 pub fn lines(output: &PeriodOutput) -> Lines {
     let mut lines = Lines::default();
     for row in 0..output.paid_as.len() {
@@ -284,6 +289,25 @@ fn check_input(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_>) 
     let bad_rank = input.prev_highest.iter().any(|&r| r >= ranks)
         || input.rank_override.is_some_and(|o| o.iter().any(|&r| r != NO_VALUE && r >= ranks));
     let bad_tier = input.tier.is_some_and(|t| t.iter().any(|&x| x != NO_VALUE && x as usize >= plan.tiers));
+    // Every number of a plan is a non-negative integer (the spec's "Units"): checked again here, since
+    // a plan can reach the kernel without the Python loader.
+    let negative = plan.activity_min_pv < 0
+        || plan.ranks.iter().any(|r| {
+            r.min_pv.is_some_and(|x| x < 0) || r.min_gv.is_some_and(|x| x < 0) || r.max_leg_share_bp < 0
+                || r.leg_rank as usize >= plan.ranks.len()
+        })
+        || plan.bonuses.iter().any(|b| match b {
+            BonusRule::Binary(b) => {
+                b.rate_bp.is_some_and(|x| x < 0)
+                    || b.pay_per_pair.is_some_and(|x| x < 0)
+                    || b.cap_by_rank.iter().flatten().any(|&x| x < 0)
+                    || b.max_pairs_by_tier.iter().flatten().any(|&x| x < 0)
+            }
+            BonusRule::Level(l) => l.rates_bp.iter().any(|&x| x < 0),
+        });
+    if negative {
+        return Err(crate::error::KernelError::Plan { message: "plan numbers must be non-negative".into() });
+    }
     if bad_rank || bad_tier {
         return Err(invalid("rank or tier index out of range"));
     }

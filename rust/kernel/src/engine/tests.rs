@@ -174,3 +174,37 @@ fn huge_bases_take_the_i128_path_and_overflow_is_an_error() {
     assert_eq!(out.bonuses[0].amount[0], 2 * half - 5);
     assert!(matches!(run(&[0, half, half, 5]), Err(crate::error::KernelError::Overflow { .. })));
 }
+
+#[test]
+fn a_huge_pay_cut_by_the_cap_is_not_an_overflow_and_negative_plans_are_refused() {
+    let g = example_genealogy();
+    let mut plan = example_plan();
+    if let BonusRule::Binary(rule) = &mut plan.bonuses[0] {
+        rule.rate_bp = Some(20_000);
+        rule.pair_unit = 1;
+        rule.carry_cap = 0;
+        rule.requires_sponsored_legs = false;
+        rule.requires_active = false;
+    }
+    plan.bonuses.truncate(1);
+    let big = 1i64 << 62;
+    let pv = [0i64; 8]; // no PV: nobody meets a rank, A is paid as Member (cap 500)
+    let carry = [big, 0, 0, 0, 0, 0, 0, 0];
+    let zeros = [0i64; 8];
+    let input = PeriodInput {
+        columns: vec![&pv, &zeros],
+        status_active: &[true; 8],
+        prev_highest: &[0; 8],
+        carries: vec![Some((&carry, &carry))],
+        rank_override: None,
+        tier: None,
+    };
+    // A's 2 x 2^62 uncapped pay (200% of 2^62 matched) is capped at Member's 500.
+    let out = run_period(&g, &plan, &input).unwrap();
+    assert_eq!(out.bonuses[0].amount[0], 500);
+    assert_eq!(out.bonuses[0].breakage, 10_000 * (2 * i128::from(big) - 500));
+    if let BonusRule::Binary(rule) = &mut plan.bonuses[0] {
+        rule.rate_bp = Some(-1);
+    }
+    assert!(matches!(run_period(&g, &plan, &input), Err(crate::error::KernelError::Plan { .. })));
+}
