@@ -77,15 +77,36 @@ class _Table:
         return [_count(x, f"{self.key(name)}[{i}]", 0) for i, x in enumerate(value)]
 
     def rank_map(self, name: str, ranks: list[str]) -> dict[str, int]:
+        return self.name_map(name, ranks, "rank")
+
+    def name_map(self, name: str, names: list[str] | tuple[str, ...], what: str) -> dict[str, int]:
+        """A table whose keys must be ``names`` (ranks or tiers) and whose values are counts."""
         value = self.raw(name, {})
         table = _Table(value, self.key(name))
         out = {}
-        for rank in value:
-            if rank not in ranks:
+        for key in value:
+            if key not in names:
                 raise PlanError(
-                    f"{table.key(rank)} names no rank (ranks: {', '.join(ranks)})", key=table.key(rank)
+                    f"{table.key(key)} names no {what} ({what}s: {', '.join(names) or 'none'})", key=table.key(key)
                 )
-            out[rank] = table.count(rank)
+            out[key] = table.count(key)
+        return out
+
+    def names(self, name: str, *, identifiers: bool = False) -> list[str]:
+        """A list of unique non-empty strings (lower-case identifiers when ``identifiers``)."""
+        value = self.raw(name, [])
+        key = self.key(name)
+        if not isinstance(value, list):
+            raise PlanError(f"{key} must be a list of names", key=key)
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise PlanError(f"{key}[{i}] must be a non-empty string, not {item!r}", key=f"{key}[{i}]")
+            if identifiers and not (item.isidentifier() and item == item.lower()):
+                raise PlanError(f"{key}[{i}] must be a lower-case identifier, not {item!r}", key=f"{key}[{i}]")
+            if item in out:
+                raise PlanError(f"{key}[{i}]: {item!r} is listed twice", key=f"{key}[{i}]")
+            out.append(item)
         return out
 
     def finish(self) -> None:
@@ -154,6 +175,7 @@ class Plan:
     bonuses: tuple[Bonus, ...]
     volume_columns: tuple[str, ...] = ("pv", "bv")
     tiers: tuple[str, ...] = ()
+    periods: dict[str, str] = field(default_factory=dict)
     source: str = ""
     _core: Any = field(default=None, repr=False)
     _compiled: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -186,6 +208,10 @@ class Plan:
         return _parse(data, text)
 
 
+BONUS_TYPES = ("binary", "unilevel", "matching", "differential", "rebate")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 def _parse(data: dict[str, Any], source: str) -> Plan:
     root = _Table(data, "")
     header = _Table(root.raw("plan", {}), "plan")
@@ -196,23 +222,132 @@ def _parse(data: dict[str, Any], source: str) -> Plan:
     activity = _Table(root.raw("activity", {}), "activity")
     activity_min_pv = activity.count("min_pv", 0)
     activity.finish()
+    volumes = _Table(root.raw("volumes", {}), "volumes")
+    declared = volumes.names("columns", identifiers=True)
+    for i, column in enumerate(declared):
+        if column in ("pv", "bv", "member_id", "period"):
+            raise PlanError(f"volumes.columns[{i}]: {column!r} is not a declared column's name",
+                            key=f"volumes.columns[{i}]")
+    volumes.finish()
+    tiers_table = _Table(root.raw("tiers", {}), "tiers")
+    tiers = tuple(tiers_table.names("names"))
+    tiers_table.finish()
+    periods = _parse_periods(_Table(root.raw("periods", {}), "periods"))
     ranks = _parse_ranks(root.raw("ranks", []))
-    rank_names = [r.name for r in ranks]
-    bonuses = []
-    if "binary" in data:
-        bonuses.append(_parse_binary(_Table(root.raw("binary"), "binary"), rank_names))
-    for kind in ("unilevel", "matching"):
+    context = _Context([r.name for r in ranks], tiers, ("pv", "bv", *declared))
+    bonuses: list[Bonus] = []
+    # The version 1 sections first, then the [[bonus]] list in file order (v2, "Bonuses as a list").
+    for kind in ("binary", "unilevel", "matching"):
         if kind in data:
-            bonuses.append(_parse_levels(_Table(root.raw(kind), kind), kind, rank_names))
+            bonuses.append(_parse_bonus(_Table(root.raw(kind), kind), context, kind, kind, bonuses, shorthand=True))
+    entries = root.raw("bonus", [])
+    if not isinstance(entries, list):
+        raise PlanError("bonus must be an array of tables ([[bonus]])", key="bonus")
+    for i, entry in enumerate(entries):
+        table = _Table(entry, f"bonus[{i}]")
+        bonus_name = table.text("name")
+        if bonus_name in [b.name for b in bonuses]:
+            raise PlanError(f"{table.key('name')}: bonus {bonus_name!r} is defined twice", key=table.key("name"))
+        kind = table.text("type", choices=BONUS_TYPES)
+        bonuses.append(_parse_bonus(table, context, bonus_name, kind, bonuses, shorthand=False))
     root.finish()
     plan = Plan(
         name=name, currency=currency, rounding=rounding, activity_min_pv=activity_min_pv,
-        ranks=tuple(ranks), bonuses=tuple(bonuses), source=source,
+        ranks=tuple(ranks), bonuses=tuple(bonuses), volume_columns=("pv", "bv", *declared), tiers=tiers,
+        periods=periods, source=source,
     )
     compiled = _compile(plan)
     object.__setattr__(plan, "_compiled", compiled)
     object.__setattr__(plan, "_core", _mlm_core.PlanCore(compiled))
     return plan
+
+
+@dataclass(frozen=True)
+class _Context:
+    ranks: list[str]
+    tiers: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+def _parse_periods(table: _Table) -> dict[str, str]:
+    """``[periods]`` (plan v2, "Period assembly"): checked here, used by period assembly."""
+    periods = {
+        "length": table.text("length", "month", ("day", "week", "month")),
+        "timezone": table.text("timezone", "UTC"),
+        "week_starts": table.text("week_starts", "monday", WEEKDAYS),
+        "effective": table.text("effective", "paid", ("paid", "paid_or_placed")),
+        "clawback": table.text("clawback", "next_period", ("next_period", "none")),
+    }
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(periods["timezone"])
+    except (KeyError, ValueError, OSError):
+        raise PlanError(f"periods.timezone: {periods['timezone']!r} is not an IANA time zone",
+                        key="periods.timezone") from None
+    table.finish()
+    return periods
+
+
+def _parse_bonus(
+    table: _Table, context: _Context, name: str, kind: str, earlier: list[Bonus], *, shorthand: bool
+) -> Bonus:
+    """One bonus's settings; the keys each type takes are those of its section of the spec."""
+    settings: dict[str, Any] = {}
+    if kind == "matching":
+        if shorthand:
+            # [matching] takes no base: it matches the [binary] section's pay, or pays nothing without one.
+            settings["base"] = "binary" if any(b.name == "binary" and b.type == "binary" for b in earlier) else None
+        else:
+            source = table.text("base", "binary")
+            if not any(b.name == source and b.type == "binary" for b in earlier):
+                raise PlanError(f"{table.key('base')}: {source!r} is not a binary bonus defined before this one",
+                                key=table.key("base"))
+            settings["base"] = source
+    else:
+        base = table.text("base", "bv")
+        if base not in context.columns:
+            raise PlanError(f"{table.key('base')}: {base!r} is neither pv, bv nor a declared volume column",
+                            key=table.key("base"))
+        settings["base"] = base
+    if kind == "binary":
+        settings.update({
+            "rate_bp": table.count("rate_bp", None),
+            "pay_per_pair": table.count("pay_per_pair", None),
+            "pair_unit": table.count("pair_unit", 1, minimum=1),
+            "carry_cap": table.count("carry_cap", 0),
+            "requires_active": table.flag("requires_active", True),
+            "requires_sponsored_legs": table.flag("requires_sponsored_legs", False),
+            "unqualified": table.text("unqualified", "carry", ("carry", "flush")),
+            "cap_by_rank": table.rank_map("cap_by_rank", context.ranks),
+            "max_pairs_by_tier": table.name_map("max_pairs_by_tier", context.tiers, "tier"),
+            "over_cap": table.text("over_cap", "flush", ("flush", "carry")),
+            "requires_tier": table.flag("requires_tier", False),
+            "pay_on": table.text("pay_on", "period", ("period", "new_volume")),
+        })
+        if (settings["rate_bp"] is None) == (settings["pay_per_pair"] is None):
+            raise PlanError(f"{table.key('rate_bp')}: give exactly one of rate_bp and pay_per_pair",
+                            key=table.key("rate_bp"))
+    elif kind in ("unilevel", "matching"):
+        settings.update({
+            "rates_bp": table.counts("rates_bp"),
+            "compression": table.flag("compression", True),
+            "depth_by_rank": table.rank_map("depth_by_rank", context.ranks),
+            "requires_active": table.flag("requires_active", True),
+        })
+    elif kind == "differential":
+        settings.update({
+            "rate_bp_by_rank": table.rank_map("rate_bp_by_rank", context.ranks),
+            "include_self": table.flag("include_self", False),
+            "requires_active": table.flag("requires_active", True),
+        })
+    elif kind == "rebate":
+        settings.update({
+            "rate_bp": table.count("rate_bp"),
+            "requires_active": table.flag("requires_active", False),
+        })
+    table.finish()
+    return Bonus(name, kind, settings)
 
 
 def _parse_ranks(entries: Any) -> list[Rank]:
@@ -235,42 +370,26 @@ def _parse_ranks(entries: Any) -> list[Rank]:
                             key=table.key(missing))
         if leg_rank is not None and leg_rank not in names:
             raise PlanError(f"{table.key('leg_rank')} names no rank: {leg_rank!r}", key=table.key("leg_rank"))
-        ranks.append(
-            Rank(
-                name=rank_name,
-                min_pv=table.count("min_pv", None),
-                min_gv=table.count("min_gv", None),
-                max_leg_share_bp=table.count("max_leg_share_bp", 10_000),
-                legs=legs or 0,
-                leg_rank=leg_rank,
-            )
+        assigned = table.flag("assigned", False)
+        rank = Rank(
+            name=rank_name,
+            min_pv=table.count("min_pv", None),
+            min_gv=table.count("min_gv", None),
+            max_leg_share_bp=table.count("max_leg_share_bp", 10_000),
+            legs=legs or 0,
+            leg_rank=leg_rank,
+            assigned=assigned,
         )
+        if assigned:
+            # Reached only through an override: a requirement would never be tested (plan v2).
+            requirements = [k for k in ("min_pv", "min_gv", "max_leg_share_bp", "legs", "leg_rank")
+                            if k in table.data]
+            if requirements:
+                raise PlanError(f"{table.key(requirements[0])}: an assigned rank takes no requirement",
+                                key=table.key(requirements[0]))
+        ranks.append(rank)
         table.finish()
     return ranks
-
-
-def _parse_binary(table: _Table, ranks: list[str]) -> Bonus:
-    settings = {
-        "rate_bp": table.count("rate_bp"),
-        "pair_unit": table.count("pair_unit", 1, minimum=1),
-        "carry_cap": table.count("carry_cap", 0),
-        "requires_active": table.flag("requires_active", True),
-        "requires_sponsored_legs": table.flag("requires_sponsored_legs", False),
-        "unqualified": table.text("unqualified", "carry", ("carry", "flush")),
-        "cap_by_rank": table.rank_map("cap_by_rank", ranks),
-    }
-    table.finish()
-    return Bonus("binary", "binary", settings)
-
-
-def _parse_levels(table: _Table, kind: str, ranks: list[str]) -> Bonus:
-    settings = {
-        "rates_bp": table.counts("rates_bp"),
-        "compression": table.flag("compression", True),
-        "depth_by_rank": table.rank_map("depth_by_rank", ranks),
-    }
-    table.finish()
-    return Bonus(kind, kind, settings)
 
 
 def _compile(plan: Plan) -> dict[str, Any]:
@@ -291,15 +410,24 @@ def _compile(plan: Plan) -> dict[str, Any]:
                 "pay_per_pair": s.get("pay_per_pair"), "pair_unit": s["pair_unit"], "carry_cap": s["carry_cap"],
                 "requires_active": s["requires_active"], "requires_sponsored_legs": s["requires_sponsored_legs"],
                 "flush_unqualified": s["unqualified"] == "flush", "cap_by_rank": by_rank(s["cap_by_rank"]),
-                "max_pairs_by_tier": [s.get("max_pairs_by_tier", {}).get(t) for t in plan.tiers],
-                "carry_over_cap": s.get("over_cap", "flush") == "carry", "requires_tier": s.get("requires_tier", False),
-                "pay_on_new_volume": s.get("pay_on", "period") == "new_volume",
+                "max_pairs_by_tier": [s["max_pairs_by_tier"].get(t) for t in plan.tiers],
+                "carry_over_cap": s["over_cap"] == "carry", "requires_tier": s["requires_tier"],
+                "pay_on_new_volume": s["pay_on"] == "new_volume",
             })
+        elif bonus.type == "differential":
+            bonuses.append({
+                "type": "differential", "base": column_index[s["base"]],
+                "rate_bp_by_rank": [s["rate_bp_by_rank"].get(name, 0) for name in plan.rank_names],
+                "include_self": s["include_self"], "requires_active": s["requires_active"],
+            })
+        elif bonus.type == "rebate":
+            bonuses.append({"type": "rebate", "base": column_index[s["base"]], "rate_bp": s["rate_bp"],
+                            "requires_active": s["requires_active"]})
         else:
             base_column, base_bonus = column_index.get(s.get("base", "bv")), None
             if bonus.type == "matching":
-                source = s.get("base", "binary")
-                base_column, base_bonus = None, position.get(source)
+                source = s.get("base")
+                base_column, base_bonus = None, position.get(source) if source else None
                 if base_bonus is None:
                     # Version 1's [matching] without [binary] pays nothing: its base is a column of zeros.
                     base_column = len(plan.volume_columns)

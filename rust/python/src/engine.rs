@@ -2,7 +2,8 @@
 use arrow::array::{Array, ArrayRef, BooleanArray, Int16Array, UInt16Array};
 use arrow::pyarrow::ToPyArrow;
 use mlm_kernel::engine::{
-    self, Base, BinaryRule, BonusRule, LevelRule, PeriodInput, PlanSpec, RankRule, Rounding, NO_VALUE,
+    self, Base, BinaryRule, BonusRule, DifferentialRule, LevelRule, PeriodInput, PlanSpec, RankRule, RebateRule,
+    Rounding, NO_VALUE,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -84,6 +85,17 @@ impl PlanCore {
                     rates_bp: item(&b, "rates_bp")?,
                     compression: item(&b, "compression")?,
                     depth_by_rank: item(&b, "depth_by_rank")?,
+                    requires_active: item(&b, "requires_active")?,
+                }),
+                "differential" => BonusRule::Differential(DifferentialRule {
+                    base: item(&b, "base")?,
+                    rate_bp_by_rank: item(&b, "rate_bp_by_rank")?,
+                    include_self: item(&b, "include_self")?,
+                    requires_active: item(&b, "requires_active")?,
+                }),
+                "rebate" => BonusRule::Rebate(RebateRule {
+                    base: item(&b, "base")?,
+                    rate_bp: item(&b, "rate_bp")?,
                     requires_active: item(&b, "requires_active")?,
                 }),
                 other => return Err(plan_error(py, format!("unknown bonus type {other:?}"))),

@@ -6,6 +6,7 @@ pub mod explain;
 mod levels;
 mod ranks;
 pub mod rounding;
+mod stairs;
 #[cfg(test)]
 mod tests;
 
@@ -78,10 +79,30 @@ pub struct LevelRule {
     pub requires_active: bool,
 }
 
+/// The stair-step bonus of plan v2 ("Differential bonus").
+#[derive(Debug, Clone)]
+pub struct DifferentialRule {
+    pub base: usize,
+    /// Rate per paid-as rank (indexed by rank; 0 for a rank not named).
+    pub rate_bp_by_rank: Vec<i64>,
+    pub include_self: bool,
+    pub requires_active: bool,
+}
+
+/// A member's own purchase pays the member (plan v2, "Rebate").
+#[derive(Debug, Clone)]
+pub struct RebateRule {
+    pub base: usize,
+    pub rate_bp: i64,
+    pub requires_active: bool,
+}
+
 #[derive(Debug, Clone)]
 pub enum BonusRule {
     Binary(BinaryRule),
     Level(LevelRule),
+    Differential(DifferentialRule),
+    Rebate(RebateRule),
 }
 
 #[derive(Debug, Clone)]
@@ -152,7 +173,7 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
                 .iter()
                 .map(|b| match b {
                     BonusRule::Binary(rule) => binary::prepare(genealogy, rule, input, &active).map(|p| Mutex::new(Some(p))),
-                    BonusRule::Level(_) => Ok(Mutex::new(None)),
+                    _ => Ok(Mutex::new(None)),
                 })
                 .collect::<Result<Vec<_>>>()?;
             let links: Vec<levels::Links> = walk_settings
@@ -203,6 +224,10 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
                 };
                 levels::run(plan, rule, base, uplines_for(rule)?)
             }
+            BonusRule::Differential(rule) => {
+                stairs::differential(genealogy, plan, rule, input.columns[rule.base], &active, &paid_as)
+            }
+            BonusRule::Rebate(rule) => stairs::rebate(plan, rule, input.columns[rule.base], &active),
         }
     };
     // Each bonus on a volume column starts a task on its own core; a bonus on its pay (matching on
@@ -304,6 +329,8 @@ fn check_input(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_>) 
                     || b.max_pairs_by_tier.iter().flatten().any(|&x| x < 0)
             }
             BonusRule::Level(l) => l.rates_bp.iter().any(|&x| x < 0),
+            BonusRule::Differential(d) => d.rate_bp_by_rank.iter().any(|&x| x < 0),
+            BonusRule::Rebate(r) => r.rate_bp < 0,
         });
     if negative {
         return Err(crate::error::KernelError::Plan { message: "plan numbers must be non-negative".into() });
@@ -328,6 +355,8 @@ fn check_input(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_>) 
                         Base::BonusPay(b) => b < index && matches!(plan.bonuses[b], BonusRule::Binary(_)),
                     }
             }
+            BonusRule::Differential(d) => d.base < input.columns.len() && d.rate_bp_by_rank.len() == plan.ranks.len(),
+            BonusRule::Rebate(r) => r.base < input.columns.len(),
         };
         if !ok {
             return Err(crate::error::KernelError::Plan { message: format!("bonus {index} is inconsistent") });
