@@ -163,24 +163,71 @@ def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> _State:
     return out
 
 
+def _attributes(plan: Plan, genealogy: Genealogy, attributes: Any) -> tuple[pa.Array, Any, Any]:
+    """This period's ``status`` (replacing the genealogy's where not null), ``tier`` and ``rank_override``
+    per member row (plan v2, "Member attributes of a period"); -1 means none."""
+    active = genealogy._status_active()
+    if attributes is None:
+        return active, None, None
+    table = _arrow.as_table(attributes, "attributes")
+    unknown = [c for c in table.column_names if c not in ("member_id", "status", "tier", "rank_override")]
+    if unknown or "member_id" not in table.column_names:
+        raise InputError(f"attributes take member_id, status, tier, rank_override; got {', '.join(table.column_names)}",
+                         column=(unknown or ["member_id"])[0])
+    ids = _arrow.column(table, "member_id")
+    if ids.null_count:
+        raise InputError(f"attributes have {ids.null_count} row(s) without member_id", column="member_id",
+                         rows=_arrow.null_rows(ids))
+    rows = genealogy._rows_of(ids, "attributes member_id").to_numpy(zero_copy_only=False).astype(np.int64)
+    if len(np.unique(rows)) != len(rows):
+        raise InputError("attributes list a member twice", column="member_id")
+    n = len(genealogy)
+
+    def indices(column: str, names: tuple[str, ...], what: str) -> Any:
+        if column not in table.column_names:
+            return None
+        values = _arrow.column(table, column).cast(pa.string())
+        index = pc.index_in(values, value_set=pa.array(names, pa.string()))
+        bad = pc.and_(pc.is_valid(values), pc.is_null(index))
+        if pc.any(bad).as_py():
+            wrong = sorted(set(values.filter(bad).to_pylist()))
+            raise InputError(f"attributes.{column}: {', '.join(map(repr, wrong))} name no {what} of the plan",
+                             column=column)
+        out = np.full(n, -1, dtype=np.int16)
+        out[rows] = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int16)
+        return pa.array(out)
+
+    if "status" in table.column_names:
+        status = _arrow.column(table, "status").cast(pa.string())
+        flags = np.asarray(active.to_numpy(zero_copy_only=False)).copy()
+        given = np.asarray(status.is_valid().to_numpy(zero_copy_only=False))
+        is_active = np.asarray(pc.fill_null(pc.equal(status, "active"), False).to_numpy(zero_copy_only=False))
+        flags[rows[given]] = is_active[given]
+        active = pa.array(flags)
+    return active, indices("tier", plan.tiers, "tier"), indices("rank_override", plan.rank_names, "rank")
+
+
 def run_period(
-    plan: Plan, genealogy: Genealogy, volumes: Any, *, period: str, state: Any = None
+    plan: Plan, genealogy: Genealogy, volumes: Any, *, period: str, state: Any = None, attributes: Any = None
 ) -> PeriodResult:
     """Computes one period of ``plan``: ranks, every bonus, next state, summary.
 
     ``volumes``: Arrow table ``(member_id, pv, bv)`` (int64; several rows per member; negative rows are
     returns). Unknown member ids, missing or non-integer columns raise :class:`InputError` listing them.
     ``state``: the previous period's :attr:`PeriodResult.state` (or a migrated one), or None.
+    ``attributes``: ``(member_id, status, tier, rank_override)`` for this period, every column but
+    ``member_id`` optional and nullable (plan v2); unknown ids, tiers and rank names raise InputError.
     """
     n = len(genealogy)
     columns = _volume_sums(plan, genealogy, volumes, period)
     if plan._compiled["columns"] > len(columns):
         columns.append(pa.array(np.zeros(n, dtype=np.int64)))
-    status_active = genealogy._status_active()
+    status_active, tier, rank_override = _attributes(plan, genealogy, attributes)
     previous = _state_arrays(plan, genealogy, state)
     carry_args = [previous.carries.get(b.name) if b.type == "binary" else None for b in plan.bonuses]
     raw = _mlm_core.run_period(
-        genealogy._core, plan._core, columns, status_active, pa.array(previous.highest), carry_args
+        genealogy._core, plan._core, columns, status_active, pa.array(previous.highest), carry_args,
+        rank_override, tier,
     )
     return _result(plan, genealogy, period, columns, raw, previous)
 

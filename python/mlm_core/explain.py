@@ -54,6 +54,15 @@ def explain(result: PeriodResult, member_id: Any) -> pa.Table:
         if bonus.type == "binary":
             _binary_row(result, index, bonus.name, row, bonus_out, add)
             continue
+        if bonus.type == "rebate":
+            spec = plan._compiled["bonuses"][index]
+            base = result._columns[spec["base"]][row].as_py()
+            add(bonus=bonus.name, from_member_id=str(ids[row].as_py()), level=0, paid_level=0, base=base,
+                rate_bp=spec["rate_bp"], amount=Decimal(base * spec["rate_bp"]).scaleb(-4),
+                paid=bonus_out["amount"][row].as_py() != 0, detail=None)
+            continue
+        if bonus.type == "differential":
+            continue  # the differential drill-down is not written yet (issue 10)
         base = _level_base(result, index)
         shares = _mlm_core.explain_level(
             genealogy._core, plan._core, index, base, raw["active"], raw["paid_as"], row
