@@ -7,6 +7,7 @@ from ._mlm_core import __version__
 from .engine import PeriodResult, run_period
 from .errors import AmountOverflowError, GenealogyError, InputError, MlmCoreError, PlanError
 from .genealogy import Genealogy, validate_genealogy
+from .periods import assemble_periods
 from .plan import Plan
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Plan",
     "PlanError",
     "__version__",
+    "assemble_periods",
     "run_period",
     "validate_genealogy",
 ]
