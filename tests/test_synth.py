@@ -101,3 +101,26 @@ def test_exports_round_trip_exactly(tmp_path: Path) -> None:
         f"{p // 100}.{p % 100:02d}" if p >= 0 else f"-{-p // 100}.{-p % 100:02d}"
         for p in orders.column("pv").to_pylist()[:3]
     ]
+
+
+def test_package_orders_and_attributes_run_the_v2_example_plan() -> None:
+    from pathlib import Path
+
+    from mlm_core import Plan, run_period
+
+    members = synth.network(3000, seed=8)
+    orders = synth.package_orders(members, seed=8)
+    assert orders.column_names == ["member_id", "period", *synth.PACKAGE]
+    counts = orders.column("bv").to_numpy() // synth.PACKAGE["bv"]
+    assert set(counts) == {1, 2}
+    assert np.array_equal(orders.column("match_award").to_numpy(), counts * synth.PACKAGE["match_award"])
+    attrs = synth.attributes(members, seed=8)
+    tiers = attrs.column("tier").to_pylist()
+    assert 0.7 < sum(t is not None for t in tiers) / len(tiers) < 0.9
+    assert 0 < sum(r is not None for r in attrs.column("rank_override").to_pylist()) < 150
+    plan = Plan.from_toml(Path(__file__).resolve().parents[2] / "shared" / "spec" / "example-plan-v2.toml")
+    result = run_period(plan, Genealogy.from_arrow(members), orders, period="2026-11", attributes=attrs)
+    paid = {x["bonus"]: x["paid"] for x in result.summary.to_pylist()}
+    assert all(paid[b] > 0 for b in ("sponsor", "pairing", "match", "cashback"))
+    # The rebate is 5% of every package's BV: exactly, as every package is 350,000.
+    assert paid["cashback"] == pc.sum(orders.column("bv")).as_py() * 500 // 10_000

@@ -12,7 +12,7 @@ Member rows come out in join order (sponsors first) unless ``shuffle=True``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -203,3 +203,45 @@ def write_exports(
                 pq.write_table(table, path)
             written[path.name] = path
     return written
+
+
+#: One package of example-plan-v2.toml: its price (BV, IDR) and fixed awards per product.
+PACKAGE = {"pv": 0, "bv": 350_000, "sponsor_award": 50_000, "pair_volume": 350_000, "match_award": 80_000}
+
+
+def package_orders(members: pa.Table, *, period: str = "2026-11", seed: int = 0) -> pa.Table:
+    """A period of package purchases for a version 2 plan like example-plan-v2.toml: about 60% of the
+    members buy one package and 10% two; columns ``member_id, period`` and every key of :data:`PACKAGE`
+    (int64, each the package's value times the packages bought)."""
+    rng = np.random.default_rng([seed, 11])
+    count = rng.choice(3, size=members.num_rows, p=(0.3, 0.6, 0.1)).astype(np.int64)
+    rows = np.flatnonzero(count)
+    data: dict[str, Any] = {
+        "member_id": members.column("member_id").take(pa.array(rows)),
+        "period": pa.array([period] * len(rows), pa.string()),
+    }
+    for name, value in PACKAGE.items():
+        data[name] = pa.array(count[rows] * value, pa.int64())
+    return pa.table(data)
+
+
+def attributes(members: pa.Table, *, tiers: tuple[str, ...] = ("Basic", "Pro"),
+               ranks: tuple[str, ...] = ("Associate", "Senior", "Director"), seed: int = 0) -> pa.Table:
+    """Per-member attributes of a period: a package tier for 80% of members (the first tier three times
+    as often as the others) and a hand-set rank for about 2% (higher ranks rarer)."""
+    rng = np.random.default_rng([seed, 13])
+    n = members.num_rows
+    tier_weights = np.array([3.0] + [1.0] * (len(tiers) - 1))
+    tier_index = rng.choice(len(tiers), size=n, p=tier_weights / tier_weights.sum())
+    has_tier = rng.random(n) < 0.8
+    rank_weights = 1.0 / np.arange(1, len(ranks) + 1)
+    rank_index = rng.choice(len(ranks), size=n, p=rank_weights / rank_weights.sum())
+    has_rank = rng.random(n) < 0.02
+    return pa.table({
+        "member_id": members.column("member_id"),
+        "tier": pa.DictionaryArray.from_arrays(pa.array(np.where(has_tier, tier_index, -1).astype(np.int8),
+                                                        mask=~has_tier), pa.array(tiers)).cast(pa.string()),
+        "rank_override": pa.DictionaryArray.from_arrays(
+            pa.array(np.where(has_rank, rank_index, -1).astype(np.int8), mask=~has_rank), pa.array(ranks)
+        ).cast(pa.string()),
+    })
