@@ -119,12 +119,8 @@ def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> _State:
             raise InputError(f"state has {ids.null_count} row(s) without member_id, first at rows "
                              f"{_arrow.null_rows(ids)}", column="member_id", rows=_arrow.null_rows(ids))
         rows = genealogy._rows_of(ids, "state member_id").to_numpy(zero_copy_only=False).astype(np.int64)
-        if len(np.unique(rows)) != len(rows):
-            seen, repeated = set(), []
-            for i, r in enumerate(rows.tolist()):
-                if r in seen:
-                    repeated.append(i)
-                seen.add(r)
+        repeated = _repeated(rows, n)
+        if repeated:
             raise InputError(f"state lists {len(repeated)} member(s) twice, first at rows {repeated[:10]}",
                              column="member_id", rows=repeated[:10])
     if "highest_rank" in table.column_names:
@@ -163,6 +159,20 @@ def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> _State:
     return out
 
 
+def _repeated(rows: np.ndarray, members: int) -> list[int]:
+    """Input rows whose member appeared on an earlier row (a counting pass: O(rows + members))."""
+    counts = np.bincount(rows, minlength=members)
+    if len(rows) == 0 or counts.max() <= 1:
+        return []
+    seen = np.zeros(members, dtype=bool)
+    repeated = []
+    for i, r in enumerate(rows.tolist()):
+        if seen[r]:
+            repeated.append(i)
+        seen[r] = True
+    return repeated
+
+
 def _attributes(plan: Plan, genealogy: Genealogy, attributes: Any) -> tuple[pa.Array, Any, Any]:
     """This period's ``status`` (replacing the genealogy's where not null), ``tier`` and ``rank_override``
     per member row (plan v2, "Member attributes of a period"); -1 means none."""
@@ -178,10 +188,16 @@ def _attributes(plan: Plan, genealogy: Genealogy, attributes: Any) -> tuple[pa.A
     if ids.null_count:
         raise InputError(f"attributes have {ids.null_count} row(s) without member_id", column="member_id",
                          rows=_arrow.null_rows(ids))
-    rows = genealogy._rows_of(ids, "attributes member_id").to_numpy(zero_copy_only=False).astype(np.int64)
-    if len(np.unique(rows)) != len(rows):
-        raise InputError("attributes list a member twice", column="member_id")
     n = len(genealogy)
+    rows: Any
+    if ids.type == genealogy.member_ids.type and ids.equals(genealogy.member_ids):
+        rows = slice(None)  # one row per member, in member order: no lookup
+    else:
+        rows = genealogy._rows_of(ids, "attributes member_id").to_numpy(zero_copy_only=False).astype(np.int64)
+        repeated = _repeated(rows, n)
+        if repeated:
+            raise InputError(f"attributes list {len(repeated)} member(s) twice, first at rows {repeated[:10]}",
+                             column="member_id", rows=repeated[:10])
 
     def indices(column: str, names: tuple[str, ...], what: str) -> Any:
         if column not in table.column_names:
@@ -202,7 +218,8 @@ def _attributes(plan: Plan, genealogy: Genealogy, attributes: Any) -> tuple[pa.A
         flags = np.asarray(active.to_numpy(zero_copy_only=False)).copy()
         given = np.asarray(status.is_valid().to_numpy(zero_copy_only=False))
         is_active = np.asarray(pc.fill_null(pc.equal(status, "active"), False).to_numpy(zero_copy_only=False))
-        flags[rows[given]] = is_active[given]
+        target = np.arange(n)[rows] if isinstance(rows, slice) else rows
+        flags[target[given]] = is_active[given]
         active = pa.array(flags)
     return active, indices("tier", plan.tiers, "tier"), indices("rank_override", plan.rank_names, "rank")
 
