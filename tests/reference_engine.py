@@ -45,8 +45,11 @@ Readings of the specification that the reference makes (and that its tests pin d
 
 from __future__ import annotations
 
+import itertools
+import re
+import zoneinfo
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -96,7 +99,8 @@ def load_plan(path_or_text: str | Path) -> dict:
 
 @dataclass(frozen=True)
 class Rank:
-    """One ``[[ranks]]`` entry. ``None`` means the requirement is absent (not checked)."""
+    """One ``[[ranks]]`` entry. ``None`` means the requirement is absent (not checked). An ``assigned``
+    rank (version 2) is never reached by requirements: only a ``rank_override`` gives it."""
 
     name: str
     min_pv: int | None
@@ -104,17 +108,25 @@ class Rank:
     max_leg_share_bp: int
     legs: int
     leg_rank: str | None
+    assigned: bool = False
 
 
 @dataclass(frozen=True)
 class BinarySpec:
-    rate_bp: int
+    rate_bp: int | None  # exactly one of rate_bp and pay_per_pair is given
     pair_unit: int
     carry_cap: int  # 0 = no cap
     requires_active: bool
     requires_sponsored_legs: bool
     unqualified: str  # "carry" | "flush"
     cap_by_rank: dict  # rank name -> cap; a rank not named has no cap
+    # version 2
+    pay_per_pair: int | None = None
+    max_pairs_by_tier: dict = field(default_factory=dict)  # tier -> max paid pairs; a tier not named: no cap
+    over_cap: str = "flush"  # "flush" | "carry"
+    requires_tier: bool = False
+    pay_on: str = "period"  # "period" | "new_volume"
+    base: str = "bv"  # volume column
 
 
 @dataclass(frozen=True)
@@ -124,7 +136,23 @@ class LevelSpec:
     rates_bp: tuple[int, ...]
     compression: bool
     depth_by_rank: dict  # rank name -> deepest paid level; a rank not named is paid on every level
-    base: str  # "bv" (unilevel) or the name of an earlier binary bonus (matching)
+    base: str  # a volume column (unilevel) or the name of an earlier binary bonus (matching)
+    requires_active: bool = True  # version 2: False treats every upline as active
+
+
+@dataclass(frozen=True)
+class DifferentialSpec:
+    rate_bp_by_rank: dict  # rank name -> rate; a rank not named has rate 0
+    include_self: bool
+    requires_active: bool
+    base: str
+
+
+@dataclass(frozen=True)
+class RebateSpec:
+    rate_bp: int
+    requires_active: bool
+    base: str
 
 
 @dataclass(frozen=True)
@@ -140,6 +168,8 @@ class Plan:
     activity_min_pv: int
     ranks: tuple[Rank, ...]  # lowest to highest, WITHOUT the implicit Member
     bonuses: tuple[Bonus, ...]  # computation order
+    volume_columns: tuple[str, ...] = ()  # declared columns beside pv and bv
+    tiers: tuple[str, ...] = ()
 
     @property
     def rank_names(self) -> list[str]:
@@ -150,21 +180,40 @@ class Plan:
         return self.rank_names.index(name)
 
 
+_BINARY_KEYS = {
+    "rate_bp": "int",
+    "pair_unit": "int",
+    "carry_cap": "int",
+    "requires_active": "bool",
+    "requires_sponsored_legs": "bool",
+    "unqualified": "str",
+    "cap_by_rank": "int_table",
+    # version 2
+    "pay_per_pair": "int",
+    "max_pairs_by_tier": "int_table",
+    "over_cap": "str",
+    "requires_tier": "bool",
+    "pay_on": "str",
+    "base": "str",
+}
+_LEVEL_KEYS = {
+    "rates_bp": "int_list",
+    "compression": "bool",
+    "depth_by_rank": "int_table",
+    "requires_active": "bool",  # version 2
+}
+
 # The keys each section may hold, with their kinds. Anything else is a plan error.
 PLAN_KEYS = {
     "plan": {"name": "str", "currency": "str", "rounding": "str"},
     "activity": {"min_pv": "int"},
-    "binary": {
-        "rate_bp": "int",
-        "pair_unit": "int",
-        "carry_cap": "int",
-        "requires_active": "bool",
-        "requires_sponsored_legs": "bool",
-        "unqualified": "str",
-        "cap_by_rank": "int_table",
-    },
-    "unilevel": {"rates_bp": "int_list", "compression": "bool", "depth_by_rank": "int_table"},
-    "matching": {"rates_bp": "int_list", "compression": "bool", "depth_by_rank": "int_table"},
+    "binary": _BINARY_KEYS,
+    "unilevel": {**_LEVEL_KEYS, "base": "str"},
+    "matching": dict(_LEVEL_KEYS),  # [matching] takes no base: it matches [binary]
+    # version 2
+    "volumes": {"columns": "str_list"},
+    "tiers": {"names": "str_list"},
+    "periods": {"length": "str", "timezone": "str", "week_starts": "str", "effective": "str", "clawback": "str"},
 }
 RANK_KEYS = {
     "name": "str",
@@ -173,6 +222,23 @@ RANK_KEYS = {
     "max_leg_share_bp": "int",
     "legs": "int",
     "leg_rank": "str",
+    "assigned": "bool",  # version 2
+}
+#: Version 2 ``[[bonus]]`` entries: the keys of each type (besides ``name`` and ``type``).
+BONUS_KEYS = {
+    "binary": _BINARY_KEYS,
+    "unilevel": {**_LEVEL_KEYS, "base": "str"},
+    "matching": {**_LEVEL_KEYS, "base": "str"},
+    "differential": {"rate_bp_by_rank": "int_table", "include_self": "bool", "requires_active": "bool",
+                     "base": "str"},
+    "rebate": {"rate_bp": "int", "requires_active": "bool", "base": "str"},
+}
+#: ``[periods]`` choices (validated only; the engine does not compute with them).
+PERIOD_CHOICES = {
+    "length": ("day", "week", "month"),
+    "week_starts": ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+    "effective": ("paid", "paid_or_placed"),
+    "clawback": ("next_period", "none"),
 }
 
 
@@ -188,6 +254,7 @@ def _check_kind(where: str, value: object, kind: str) -> None:
         "int": _is_plan_int,
         "int_list": lambda v: isinstance(v, list) and all(_is_plan_int(x) for x in v),
         "int_table": lambda v: isinstance(v, dict) and all(_is_plan_int(x) for x in v.values()),
+        "str_list": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     }[kind](value)
     if not ok:
         expected = {
@@ -196,6 +263,7 @@ def _check_kind(where: str, value: object, kind: str) -> None:
             "int": "a non-negative integer",
             "int_list": "an array of non-negative integers",
             "int_table": "a table of non-negative integers",
+            "str_list": "an array of strings",
         }[kind]
         raise PlanError(f"{where}: expected {expected}")
 
@@ -211,23 +279,144 @@ def _check_keys(where: str, table: object, allowed: dict) -> dict:
 
 
 def _check_rank_keys(where: str, table: dict, names: list[str]) -> None:
-    """A key of ``cap_by_rank`` / ``depth_by_rank`` must name a rank (``Member`` included)."""
+    """A key of ``cap_by_rank`` / ``depth_by_rank`` / ``rate_bp_by_rank`` must name a rank (``Member``
+    included)."""
     for key in table:
         if key not in names:
             raise PlanError(f"{where}.{key}: no rank named {key!r}")
 
 
+def _choice(where: str, table: dict, key: str, default: str, choices: tuple) -> str:
+    value = table.get(key, default)
+    if value not in choices:
+        raise PlanError(f"{where}.{key}: unknown value {value!r}")
+    return value
+
+
+def _parse_periods(t: dict) -> None:
+    """``[periods]``: validated, never used to compute."""
+    for key, choices in PERIOD_CHOICES.items():
+        if key in t:
+            _choice("periods", t, key, "", choices)
+    if "timezone" in t:
+        try:
+            zoneinfo.ZoneInfo(t["timezone"])
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise PlanError(f"periods.timezone: unknown time zone {t['timezone']!r}") from error
+
+
+def _binary_spec(where: str, t: dict, names: list[str], tiers: list[str], columns: list[str]) -> BinarySpec:
+    if ("rate_bp" in t) == ("pay_per_pair" in t):
+        raise PlanError(f"{where}.rate_bp: give exactly one of rate_bp and pay_per_pair")
+    pair_unit = t.get("pair_unit", 1)
+    if pair_unit < 1:
+        raise PlanError(f"{where}.pair_unit: must be at least 1")
+    spec = BinarySpec(
+        rate_bp=t.get("rate_bp"),
+        pair_unit=pair_unit,
+        carry_cap=t.get("carry_cap", 0),
+        requires_active=t.get("requires_active", True),
+        requires_sponsored_legs=t.get("requires_sponsored_legs", False),
+        unqualified=_choice(where, t, "unqualified", "carry", ("carry", "flush")),
+        cap_by_rank=dict(t.get("cap_by_rank", {})),
+        pay_per_pair=t.get("pay_per_pair"),
+        max_pairs_by_tier=dict(t.get("max_pairs_by_tier", {})),
+        over_cap=_choice(where, t, "over_cap", "flush", ("flush", "carry")),
+        requires_tier=t.get("requires_tier", False),
+        pay_on=_choice(where, t, "pay_on", "period", ("period", "new_volume")),
+        base=_column_base(where, t, columns),
+    )
+    _check_rank_keys(f"{where}.cap_by_rank", spec.cap_by_rank, names)
+    for key in spec.max_pairs_by_tier:
+        if key not in tiers:
+            raise PlanError(f"{where}.max_pairs_by_tier.{key}: no tier named {key!r}")
+    return spec
+
+
+def _column_base(where: str, t: dict, columns: list[str]) -> str:
+    base = t.get("base", "bv")
+    if base not in ("pv", "bv", *columns):
+        raise PlanError(f"{where}.base: {base!r} is neither pv, bv nor a declared volume column")
+    return base
+
+
+def _level_spec(where: str, t: dict, names: list[str], base: str) -> LevelSpec:
+    if "rates_bp" not in t:
+        raise PlanError(f"{where}.rates_bp: missing")
+    spec = LevelSpec(
+        rates_bp=tuple(t["rates_bp"]),
+        compression=t.get("compression", True),
+        depth_by_rank=dict(t.get("depth_by_rank", {})),
+        base=base,
+        requires_active=t.get("requires_active", True),
+    )
+    _check_rank_keys(f"{where}.depth_by_rank", spec.depth_by_rank, names)
+    return spec
+
+
+def _bonus_entry(where: str, entry: object, names: list[str], tiers: list[str], columns: list[str],
+                 earlier: list[Bonus]) -> Bonus:
+    """One version 2 ``[[bonus]]`` entry."""
+    if not isinstance(entry, dict):
+        raise PlanError(f"{where}: expected a table")
+    for key in ("name", "type"):
+        if key not in entry:
+            raise PlanError(f"{where}.{key}: missing")
+        _check_kind(f"{where}.{key}", entry[key], "str")
+    kind = entry["type"]
+    if kind not in BONUS_KEYS:
+        raise PlanError(f"{where}.type: unknown bonus type {kind!r}")
+    t = {k: v for k, v in entry.items() if k not in ("name", "type")}
+    _check_keys(where, t, BONUS_KEYS[kind])
+    if kind == "binary":
+        spec: Any = _binary_spec(where, t, names, tiers, columns)
+    elif kind == "unilevel":
+        spec = _level_spec(where, t, names, _column_base(where, t, columns))
+    elif kind == "matching":
+        base = t.get("base", "binary")
+        if not any(b.name == base and b.type == "binary" for b in earlier):
+            raise PlanError(f"{where}.base: {base!r} is not a binary bonus defined earlier")
+        spec = _level_spec(where, t, names, base)
+    elif kind == "differential":
+        spec = DifferentialSpec(
+            rate_bp_by_rank=dict(t.get("rate_bp_by_rank", {})),
+            include_self=t.get("include_self", False),
+            requires_active=t.get("requires_active", True),
+            base=_column_base(where, t, columns),
+        )
+        _check_rank_keys(f"{where}.rate_bp_by_rank", spec.rate_bp_by_rank, names)
+    else:  # rebate
+        if "rate_bp" not in t:
+            raise PlanError(f"{where}.rate_bp: missing")
+        spec = RebateSpec(rate_bp=t["rate_bp"], requires_active=t.get("requires_active", False),
+                          base=_column_base(where, t, columns))
+    return Bonus(entry["name"], kind, spec)
+
+
 def parse_plan(raw: dict) -> Plan:
-    """Check a plan dict against version 1 of the format and apply its defaults."""
+    """Check a plan dict against version 2 of the format (version 1 plans included) and apply its
+    defaults."""
     for section in raw:
-        if section not in PLAN_KEYS and section != "ranks":
+        if section not in PLAN_KEYS and section not in ("ranks", "bonus"):
             raise PlanError(f"{section}: unknown section")
     plan_t = _check_keys("plan", raw.get("plan", {}), PLAN_KEYS["plan"])
     activity_t = _check_keys("activity", raw.get("activity", {}), PLAN_KEYS["activity"])
+    volumes_t = _check_keys("volumes", raw.get("volumes", {}), PLAN_KEYS["volumes"])
+    tiers_t = _check_keys("tiers", raw.get("tiers", {}), PLAN_KEYS["tiers"])
+    _parse_periods(_check_keys("periods", raw.get("periods", {}), PLAN_KEYS["periods"]))
 
     rounding = plan_t.get("rounding", "floor")
     if rounding not in ROUNDING_MODES:
         raise PlanError(f"plan.rounding: unknown rounding {rounding!r}")
+
+    columns = list(volumes_t.get("columns", []))
+    for i, column in enumerate(columns):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", column) or column in ("pv", "bv", "member_id", "period") \
+                or columns.index(column) != i:
+            raise PlanError(f"volumes.columns[{i}]: {column!r} is not a new lower-case identifier")
+    tiers = list(tiers_t.get("names", []))
+    if len(set(tiers)) != len(tiers):
+        raise PlanError("tiers.names: tier names must be unique")
 
     ranks_raw = raw.get("ranks", [])
     if not isinstance(ranks_raw, list):
@@ -238,6 +427,10 @@ def parse_plan(raw: dict) -> Plan:
         _check_keys(where, entry, RANK_KEYS)
         if "name" not in entry:
             raise PlanError(f"{where}.name: missing")
+        if entry.get("assigned", False):
+            for key in ("min_pv", "min_gv", "max_leg_share_bp", "legs", "leg_rank"):
+                if key in entry:
+                    raise PlanError(f"{where}.{key}: an assigned rank takes no requirement")
         if ("legs" in entry) != ("leg_rank" in entry):
             raise PlanError(f"{where}: legs and leg_rank go together")
         ranks.append(
@@ -248,6 +441,7 @@ def parse_plan(raw: dict) -> Plan:
                 max_leg_share_bp=entry.get("max_leg_share_bp", BP),
                 legs=entry.get("legs", 0),
                 leg_rank=entry.get("leg_rank"),
+                assigned=entry.get("assigned", False),
             )
         )
     names = [MEMBER] + [r.name for r in ranks]
@@ -257,48 +451,34 @@ def parse_plan(raw: dict) -> Plan:
         if r.leg_rank is not None and r.leg_rank not in names:
             raise PlanError(f"ranks[{i}].leg_rank: no rank named {r.leg_rank!r}")
 
-    bonuses = []
+    bonuses: list[Bonus] = []
     if "binary" in raw:
         t = _check_keys("binary", raw["binary"], PLAN_KEYS["binary"])
-        if "rate_bp" not in t:
-            raise PlanError("binary.rate_bp: missing")
-        pair_unit = t.get("pair_unit", 1)
-        if pair_unit < 1:
-            raise PlanError("binary.pair_unit: must be at least 1")
-        unqualified = t.get("unqualified", "carry")
-        if unqualified not in ("carry", "flush"):
-            raise PlanError(f"binary.unqualified: unknown value {unqualified!r}")
-        spec = BinarySpec(
-            rate_bp=t["rate_bp"],
-            pair_unit=pair_unit,
-            carry_cap=t.get("carry_cap", 0),
-            requires_active=t.get("requires_active", True),
-            requires_sponsored_legs=t.get("requires_sponsored_legs", False),
-            unqualified=unqualified,
-            cap_by_rank=dict(t.get("cap_by_rank", {})),
-        )
-        _check_rank_keys("binary.cap_by_rank", spec.cap_by_rank, names)
-        bonuses.append(Bonus("binary", "binary", spec))
-    for section, base in (("unilevel", "bv"), ("matching", "binary")):
-        if section not in raw:
-            continue
-        t = _check_keys(section, raw[section], PLAN_KEYS[section])
-        if "rates_bp" not in t:
-            raise PlanError(f"{section}.rates_bp: missing")
-        spec = LevelSpec(
-            rates_bp=tuple(t["rates_bp"]),
-            compression=t.get("compression", True),
-            depth_by_rank=dict(t.get("depth_by_rank", {})),
-            base=base,
-        )
-        _check_rank_keys(f"{section}.depth_by_rank", spec.depth_by_rank, names)
-        bonuses.append(Bonus(section, section, spec))
+        bonuses.append(Bonus("binary", "binary", _binary_spec("binary", t, names, tiers, columns)))
+    if "unilevel" in raw:
+        t = _check_keys("unilevel", raw["unilevel"], PLAN_KEYS["unilevel"])
+        spec = _level_spec("unilevel", t, names, _column_base("unilevel", t, columns))
+        bonuses.append(Bonus("unilevel", "unilevel", spec))
+    if "matching" in raw:
+        # The shorthand matches [binary]; without [binary] it stays valid and pays nothing (version 1).
+        t = _check_keys("matching", raw["matching"], PLAN_KEYS["matching"])
+        bonuses.append(Bonus("matching", "matching", _level_spec("matching", t, names, "binary")))
+    entries = raw.get("bonus", [])
+    if not isinstance(entries, list):
+        raise PlanError("bonus: expected an array of tables")
+    for i, entry in enumerate(entries):
+        bonus = _bonus_entry(f"bonus[{i}]", entry, names, tiers, columns, bonuses)
+        if any(b.name == bonus.name for b in bonuses):
+            raise PlanError(f"bonus[{i}].name: a bonus named {bonus.name!r} is defined already")
+        bonuses.append(bonus)
 
     return Plan(
         rounding=rounding,
         activity_min_pv=activity_t.get("min_pv", 0),
         ranks=tuple(ranks),
         bonuses=tuple(bonuses),
+        volume_columns=tuple(columns),
+        tiers=tuple(tiers),
     )
 
 
@@ -336,16 +516,19 @@ def check_int64(what: str, value: int) -> int:
 
 @dataclass
 class Period:
-    """Genealogy, volumes and activity of one period, keyed by member id."""
+    """Genealogy, volumes, attributes and activity of one period, keyed by member id."""
 
     ids: list  # row order
     sponsor: dict
     placement: dict
     leg: dict
-    status: dict
+    status: dict  # the genealogy's status, replaced by a non-null attribute status (version 2)
     pv: dict
     bv: dict
     active: dict
+    columns: dict = field(default_factory=dict)  # column name -> member -> period sum (pv and bv included)
+    tier: dict = field(default_factory=dict)  # member -> tier name (absent: no package)
+    rank_override: dict = field(default_factory=dict)  # member -> rank name (absent: none)
 
     def sponsor_uplines(self, member) -> Iterator:
         """The sponsor line above ``member``, nearest first, up to the root."""
@@ -371,7 +554,10 @@ class Period:
             child = self.placement[child]
 
 
-def build_period(plan: Plan, members: list[dict], volumes: list[dict]) -> Period:
+ATTRIBUTE_KEYS = ("status", "tier", "rank_override")
+
+
+def build_period(plan: Plan, members: list[dict], volumes: list[dict], attributes: dict | None = None) -> Period:
     ids = [m["member_id"] for m in members]
     known = set(ids)
     unknown = []
@@ -380,12 +566,43 @@ def build_period(plan: Plan, members: list[dict], volumes: list[dict]) -> Period
             unknown.append(row["member_id"])
     if unknown:
         raise InputError(f"volume rows of members not in the genealogy: {unknown!r}", unknown)
-    pv = dict.fromkeys(ids, 0)
-    bv = dict.fromkeys(ids, 0)
+    # Volume columns (version 2): exactly member_id, pv, bv and the declared columns; nothing is ignored.
+    names = ("pv", "bv", *plan.volume_columns)
     for row in volumes:
-        pv[row["member_id"]] += row["pv"]
-        bv[row["member_id"]] += row["bv"]
+        missing = [c for c in names if c not in row]
+        extra = [c for c in row if c != "member_id" and c not in names]
+        if missing or extra:
+            raise InputError(f"volume row {row!r}: missing columns {missing}, undeclared columns {extra}")
+    columns = {c: dict.fromkeys(ids, 0) for c in names}
+    for row in volumes:
+        for c in names:
+            columns[c][row["member_id"]] += row[c]
+
     status = {m["member_id"]: m["status"] for m in members}
+    tier: dict = {}
+    rank_override: dict = {}
+    attributes = attributes or {}
+    bad_ids = [m for m in attributes if m not in known]
+    if bad_ids:
+        raise InputError(f"attributes of members not in the genealogy: {bad_ids!r}", bad_ids)
+    for m, attrs in attributes.items():
+        for key, value in attrs.items():
+            if key not in ATTRIBUTE_KEYS:
+                raise InputError(f"attributes of {m!r}: unknown attribute {key!r}")
+            if value is None:
+                continue  # null: the genealogy's status, no tier, no override
+            if key == "status":
+                status[m] = value
+            elif key == "tier":
+                if value not in plan.tiers:
+                    raise InputError(f"attributes of {m!r}: {value!r} names no tier of the plan", [m])
+                tier[m] = value
+            else:
+                if value not in plan.rank_names:
+                    raise InputError(f"attributes of {m!r}: {value!r} names no rank of the plan", [m])
+                rank_override[m] = value
+
+    pv, bv = columns["pv"], columns["bv"]
     # Activity: status "active" AND period PV >= activity.min_pv.
     active = {i: status[i] == "active" and pv[i] >= plan.activity_min_pv for i in ids}
     return Period(
@@ -397,6 +614,9 @@ def build_period(plan: Plan, members: list[dict], volumes: list[dict]) -> Period
         pv=pv,
         bv=bv,
         active=active,
+        columns=columns,
+        tier=tier,
+        rank_override=rank_override,
     )
 
 
@@ -421,7 +641,10 @@ def sponsor_depths(period: Period) -> dict:
 
 def meets_rank(rank: Rank, own_pv: int, leg_pv: dict, leg_best: dict, plan: Plan) -> bool:
     """One rank tested on its own. ``leg_pv[c]`` / ``leg_best[c]``: total PV and highest paid-as rank
-    index of the leg headed by the personally sponsored member ``c``. An absent requirement passes."""
+    index of the leg headed by the personally sponsored member ``c``. An absent requirement passes; an
+    assigned rank is never met."""
+    if rank.assigned:
+        return False
     if rank.min_pv is not None and not own_pv >= rank.min_pv:
         return False
     if rank.min_gv is not None:
@@ -438,7 +661,8 @@ def meets_rank(rank: Rank, own_pv: int, leg_pv: dict, leg_best: dict, plan: Plan
 
 
 def resolve_ranks(plan: Plan, period: Period) -> dict:
-    """Paid-as rank index of every member, resolved bottom-up (a member after its whole downline)."""
+    """Paid-as rank index of every member, resolved bottom-up (a member after its whole downline). A
+    ``rank_override`` is the paid-as rank whatever the requirements and status; uplines see it."""
     # PV of each sponsor leg: every member's PV goes to the leg it belongs to, for each of its uplines.
     leg_pv: dict = {m: {} for m in period.ids}
     for x in period.ids:
@@ -453,7 +677,9 @@ def resolve_ranks(plan: Plan, period: Period) -> dict:
         # Everyone below m is deeper, hence already resolved and recorded in leg_best[m].
         assert set(leg_best[m]) == set(leg_pv[m])
         rank = 0
-        if period.status[m] == "active":  # any other status is Member, whatever the requirements
+        if m in period.rank_override:
+            rank = plan.rank_index(period.rank_override[m])
+        elif period.status[m] == "active":  # any other status is Member, whatever the requirements
             for index, r in enumerate(plan.ranks, start=1):
                 if meets_rank(r, period.pv[m], leg_pv[m], leg_best[m], plan):
                     rank = index  # ranks ascend, so the last one met is the highest
@@ -480,7 +706,7 @@ class Context:
     plan: Plan
     period: Period
     paid_as: dict  # member -> rank index
-    carries_in: dict  # member -> (L, R) from the previous state
+    carries_in: dict  # (bonus name, member) -> (L, R) from the previous state
     results: dict  # bonus name -> BonusResult of the bonuses computed so far
 
     def rank_name(self, member) -> str:
@@ -488,18 +714,22 @@ class Context:
 
 
 def compute_binary(ctx: Context, bonus: Bonus) -> BonusResult:
-    """Binary bonus, steps 1-6 of the specification, for every member."""
+    """Binary bonus, steps 1-6 of the specification (with version 2's additions), for every member.
+
+    Breakage (a reading): per member, what the consumed pairs would have paid before the pair cap and the
+    rank cap (rounded, as pay is) minus what was paid; summed over members."""
     spec: BinarySpec = bonus.spec
     period = ctx.period
+    base = period.columns[spec.base]
 
-    # Step 1: new_L / new_R = BV of the whole placement subtree under each side.
+    # Step 1: new_L / new_R = base of the whole placement subtree under each side.
     new = {m: {"L": 0, "R": 0} for m in period.ids}
     for x in period.ids:
         for up, side in period.placement_uplines_with_side(x):
-            new[up][side] += period.bv[x]
+            new[up][side] += base[x]
 
     # For requires_sponsored_legs: does side s of m's placement subtree hold an ACTIVE member whom m
-    # personally sponsored?
+    # personally sponsored? Real activity, whatever requires_active says.
     sponsored_active = {m: {"L": False, "R": False} for m in period.ids}
     for x in period.ids:
         s = period.sponsor[x]
@@ -510,12 +740,22 @@ def compute_binary(ctx: Context, bonus: Bonus) -> BonusResult:
                 sponsored_active[s][side] = True
                 break
 
+    def value(pairs: int) -> int:
+        if spec.pay_per_pair is not None:
+            return pairs * spec.pay_per_pair
+        return round_amount(Fraction(pairs * spec.pair_unit * spec.rate_bp, BP), ctx.plan.rounding)
+
     amounts: dict = {}
     carries: dict = {}
     breakage = 0
     for m in period.ids:
+        carry_l, carry_r = ctx.carries_in.get((bonus.name, m), (0, 0))
+        if spec.pay_on == "new_volume" and new[m]["L"] == 0 and new[m]["R"] == 0:
+            # Passed over: no pay, carries unchanged (no flush, no carry cap).
+            amounts[m] = 0
+            carries[m] = (carry_l, carry_r)
+            continue
         # Step 2.
-        carry_l, carry_r = ctx.carries_in.get(m, (0, 0))
         left = carry_l + new[m]["L"]
         right = carry_r + new[m]["R"]
         # Step 3.
@@ -524,17 +764,24 @@ def compute_binary(ctx: Context, bonus: Bonus) -> BonusResult:
             qualified = False
         if spec.requires_sponsored_legs and not (sponsored_active[m]["L"] and sponsored_active[m]["R"]):
             qualified = False
+        if spec.requires_tier and m not in period.tier:
+            qualified = False
         pay = 0
         if qualified:
             # Step 4.
             if min(left, right) > 0:
-                matched = (min(left, right) // spec.pair_unit) * spec.pair_unit
-                uncapped = round_amount(Fraction(matched * spec.rate_bp, BP), ctx.plan.rounding)
-                pay = uncapped
+                pairs = min(left, right) // spec.pair_unit
+                paid_pairs = pairs
+                max_pairs = spec.max_pairs_by_tier.get(period.tier.get(m))
+                if max_pairs is not None:
+                    paid_pairs = min(pairs, max_pairs)
+                consumed = pairs if spec.over_cap == "flush" else paid_pairs
+                matched = consumed * spec.pair_unit
+                pay = value(paid_pairs)
                 cap = spec.cap_by_rank.get(ctx.rank_name(m))
                 if cap is not None:
                     pay = min(pay, cap)
-                breakage += uncapped - pay
+                breakage += value(consumed) - pay
                 left -= matched  # the whole matched volume is consumed, capped or not
                 right -= matched
             # else: min(L, R) <= 0: nothing matched, pay 0, L and R go on unchanged.
@@ -546,7 +793,7 @@ def compute_binary(ctx: Context, bonus: Bonus) -> BonusResult:
         if spec.carry_cap > 0:
             left = min(left, spec.carry_cap)  # a negative carry is below the cap: kept as it is
             right = min(right, spec.carry_cap)
-        amounts[m] = check_int64(f"binary pay of {m!r}", pay)
+        amounts[m] = check_int64(f"{bonus.name} pay of {m!r}", pay)
         carries[m] = (left, right)
     return BonusResult(amounts=amounts, breakage=breakage, carries=carries)
 
@@ -555,15 +802,19 @@ def compute_levels(ctx: Context, bonus: Bonus) -> BonusResult:
     """Unilevel / matching: every member's base pays up its sponsor line, ``rates_bp[k-1]`` at level k.
 
     Shares are kept as numerators ``base * rate_bp``, summed per earner, and divided by 10 000 (rounded)
-    once per earner. Breakage numerators are summed over the whole bonus and floor-divided at the end."""
+    once per earner. Breakage numerators are summed over the whole bonus and floor-divided at the end.
+    With ``requires_active = false`` every upline counts as active for this bonus."""
     spec: LevelSpec = bonus.spec
     period = ctx.period
-    if spec.base == "bv":
-        base = period.bv
+    if bonus.type == "unilevel":
+        base = period.columns[spec.base]
     elif spec.base in ctx.results:
         base = ctx.results[spec.base].amounts  # binary pay after cap
     else:
         base = {}  # e.g. [matching] in a plan without [binary]: nothing to match
+
+    def active(member) -> bool:
+        return period.active[member] or not spec.requires_active
 
     numerators: dict = {}
     broken = 0
@@ -571,49 +822,110 @@ def compute_levels(ctx: Context, bonus: Bonus) -> BonusResult:
         b = base.get(x, 0)
         level = 0
         for up in period.sponsor_uplines(x):  # never x itself: no one earns on its own base
-            if spec.compression and not period.active[up]:
+            if spec.compression and not active(up):
                 continue  # skipped: does not occupy a level
             level += 1
             if level > len(spec.rates_bp):
                 break
             share = b * spec.rates_bp[level - 1]
             depth = spec.depth_by_rank.get(ctx.rank_name(up))  # None: paid on every level
-            if period.active[up] and (depth is None or level <= depth):
+            if active(up) and (depth is None or level <= depth):
                 numerators[up] = numerators.get(up, 0) + share
             else:
                 broken += share  # occupies the level, is not paid
-    amounts = {
+    return BonusResult(amounts=_rounded(ctx, bonus, numerators), breakage=broken // BP)
+
+
+def _rounded(ctx: Context, bonus: Bonus, numerators: dict) -> dict:
+    """Numerators (amount x 10 000) per earner, divided and rounded once each."""
+    return {
         m: check_int64(f"{bonus.name} of {m!r}", round_amount(Fraction(n, BP), ctx.plan.rounding))
         for m, n in numerators.items()
     }
-    return BonusResult(amounts=amounts, breakage=broken // BP)
 
 
-#: Bonus type -> the function computing it. Version 2 adds types here.
+def compute_differential(ctx: Context, bonus: Bonus) -> BonusResult:
+    """Differential (stair-step) bonus: each member's base pays up its sponsor line the rate differences
+    between successive earners. Breakage (a reading): none is reported."""
+    spec: DifferentialSpec = bonus.spec
+    period = ctx.period
+    base = period.columns[spec.base]
+    highest_rate = max(spec.rate_bp_by_rank.values(), default=0)
+    numerators: dict = {}
+    for m in period.ids:
+        b = base[m]
+        if b == 0:
+            continue
+        # m itself (include_self), then its sponsor line up to the root.
+        line = itertools.chain([m] if spec.include_self else [], period.sponsor_uplines(m))
+        paid_bp = 0
+        for u in line:
+            if paid_bp == highest_rate:
+                break  # the top rate is paid out: the walk ends
+            r = spec.rate_bp_by_rank.get(ctx.rank_name(u), 0)
+            if r > paid_bp and (period.active[u] or not spec.requires_active):
+                numerators[u] = numerators.get(u, 0) + b * (r - paid_bp)
+                paid_bp = r
+            # else: passed over, neither earns nor raises paid_bp
+    return BonusResult(amounts=_rounded(ctx, bonus, numerators), breakage=0)
+
+
+def compute_rebate(ctx: Context, bonus: Bonus) -> BonusResult:
+    """Rebate: a member's own period base pays the member (when active, or requires_active = false).
+    Breakage (a reading): none is reported."""
+    spec: RebateSpec = bonus.spec
+    period = ctx.period
+    numerators = {
+        m: period.columns[spec.base][m] * spec.rate_bp
+        for m in period.ids
+        if period.active[m] or not spec.requires_active
+    }
+    return BonusResult(amounts=_rounded(ctx, bonus, numerators), breakage=0)
+
+
+#: Bonus type -> the function computing it.
 BONUS_TYPES: dict[str, Callable[[Context, Bonus], BonusResult]] = {
     "binary": compute_binary,
     "unilevel": compute_levels,
     "matching": compute_levels,
+    "differential": compute_differential,
+    "rebate": compute_rebate,
 }
 
 
 # --- one period --------------------------------------------------------------------------------------
 
 
-def run_period_reference(plan: dict, members: list[dict], volumes: list[dict], state: dict | None) -> dict:
-    """One commission period, per version 1 of the specification.
+def _carries_in(state: dict) -> dict:
+    """The state's carries keyed by ``(bonus name, member_id)``; a plain member id key is version 1's
+    shorthand for ``("binary", member_id)``."""
+    out = {}
+    for key, carry in state.get("carry", {}).items():
+        out[key if isinstance(key, tuple) else ("binary", key)] = tuple(carry)
+    return out
+
+
+def run_period_reference(plan: dict, members: list[dict], volumes: list[dict], state: dict | None,
+                         attributes: dict | None = None) -> dict:
+    """One commission period, per version 2 of the specification (version 1 plans included).
 
     ``plan``: the dict of a plan file (:func:`load_plan`); ``members``: dicts ``member_id, sponsor_id,
-    placement_id, leg, status`` (a valid genealogy); ``volumes``: dicts ``member_id, pv, bv``; ``state``:
-    ``None`` or ``{"carry": {id: (L, R)}, "highest": {id: rank_name}}``.
+    placement_id, leg, status`` (a valid genealogy); ``volumes``: dicts ``member_id, pv, bv`` and every
+    declared volume column; ``state``: ``None`` or ``{"carry": {key: (L, R)}, "highest": {id: rank_name}}``
+    where a carry key is ``(bonus name, member_id)``, or a plain ``member_id`` for the bonus named
+    ``binary`` (version 1); ``attributes``: ``None`` or ``{member_id: {"status", "tier", "rank_override"}}``
+    (each key optional, ``None`` = null).
 
     Returns ``{"lines": [(id, bonus, amount)], "ranks": {id: (paid_as, highest)}, "state": {"carry": …,
     "highest": …}, "summary": {"total_bv", "paid", "breakage"}}``; lines are the non-zero amounts in member
-    row order, then bonus order (binary, unilevel, matching)."""
+    row order, then bonus order (version 1 sections, then ``[[bonus]]`` entries in file order). The next
+    state's carries: every member's under plain ids for the bonus named ``binary`` (passed through when the
+    plan has no such binary bonus, as in version 1), and under ``(bonus, id)`` for every other binary bonus
+    of the plan and every other bonus whose carries the incoming state holds (passed on unchanged)."""
     p = parse_plan(plan)
-    period = build_period(p, members, volumes)
+    period = build_period(p, members, volumes, attributes)
     state = state or {}
-    carries_in = {m: tuple(c) for m, c in state.get("carry", {}).items()}
+    carries_in = _carries_in(state)
     highest_in = state.get("highest", {})
 
     paid_as = resolve_ranks(p, period)
@@ -635,11 +947,17 @@ def run_period_reference(plan: dict, members: list[dict], volumes: list[dict], s
             if amount != 0:
                 lines.append((m, bonus.name, amount))
 
-    binary = ctx.results.get("binary")
-    if binary is not None:
-        next_carry = {m: binary.carries[m] for m in period.ids}
-    else:  # no [binary]: incoming carries pass through unchanged
-        next_carry = {m: carries_in.get(m, (0, 0)) for m in period.ids}
+    binaries = {b.name for b in p.bonuses if b.type == "binary"}
+    carried = ["binary", *sorted({name for name, _ in carries_in} - {"binary"}, key=str)]
+    carried += [b.name for b in p.bonuses if b.type == "binary" and b.name not in carried]
+    next_carry: dict = {}
+    for name in carried:
+        for m in period.ids:
+            if name in binaries:
+                carry = ctx.results[name].carries[m]
+            else:  # not a binary bonus of this plan: incoming carries pass through unchanged
+                carry = carries_in.get((name, m), (0, 0))
+            next_carry[m if name == "binary" else (name, m)] = carry
 
     paid = dict.fromkeys(V1_BONUS_SECTIONS, 0)
     breakage = dict.fromkeys(V1_BONUS_SECTIONS, 0)

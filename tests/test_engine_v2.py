@@ -107,3 +107,19 @@ def test_v2_plan_errors_name_their_key(text: str, key: str) -> None:
 def test_v1_matching_without_binary_stays_valid() -> None:
     plan = Plan.from_toml("[matching]\nrates_bp = [1000]\n")
     assert plan.bonus_names == ("matching",)
+
+
+def test_explain_the_differential_line(example: tuple[Plan, Genealogy, pa.Table, pa.Table, pa.Table]) -> None:
+    plan, g, volumes, attributes, state = example
+    r = run_period(plan, g, volumes, period="2026-11", state=state, attributes=attributes)
+    shares = r.explain("A").to_pylist()
+    match = sorted((x["from_member_id"], x["rate_bp"], x["paid_below_bp"], x["amount"])
+                   for x in shares if x["bonus"] == "match")
+    # F's award paid E 25% and B the next 25%, so A gets the last 50%; G's passed D (rate 0) and B (50%).
+    assert match == [("B", 10000, 0, 80000), ("C", 10000, 0, 80000), ("D", 10000, 5000, 80000),
+                     ("E", 10000, 5000, 40000), ("F", 10000, 5000, 40000), ("G", 10000, 5000, 40000)]
+    assert sum(m[3] for m in match) == 360_000
+    e = [x for x in r.explain("E").to_pylist() if x["bonus"] == "match"]
+    assert [(x["from_member_id"], x["paid_below_bp"], x["amount"]) for x in e] == [("F", 0, 20000)]
+    cashback = [x for x in r.explain("D").to_pylist() if x["bonus"] == "cashback"]
+    assert [(x["base"], x["amount"]) for x in cashback] == [(700_000, 35_000)]

@@ -23,6 +23,7 @@ SCHEMA = pa.schema([
     ("paid_level", pa.int64()),
     ("base", pa.int64()),
     ("rate_bp", pa.int64()),
+    ("paid_below_bp", pa.int64()),
     ("amount", SHARE_TYPE),
     ("paid", pa.bool_()),
     ("detail", pa.string()),
@@ -32,6 +33,9 @@ SCHEMA = pa.schema([
 def explain(result: PeriodResult, member_id: Any) -> pa.Table:
     """One row per contribution to ``member_id``'s lines of every bonus.
 
+    Differential: one row per downline member (or the member itself with ``include_self``) whose walk
+    paid it: ``rate_bp`` is the member's rate, ``paid_below_bp`` the rate already paid below it on that
+    walk, ``amount`` = base * (rate_bp - paid_below_bp) / 10 000.
     Level bonuses (unilevel, matching): one row per downline member whose base reached the member —
     ``level`` (generations below), ``paid_level`` (whose rate applied), ``base``, ``rate_bp`` and the exact
     ``amount`` = base * rate_bp / 10 000 (not rounded); ``paid`` is False for a share that was breakage at
@@ -61,8 +65,6 @@ def explain(result: PeriodResult, member_id: Any) -> pa.Table:
                 rate_bp=spec["rate_bp"], amount=Decimal(base * spec["rate_bp"]).scaleb(-4),
                 paid=bonus_out["amount"][row].as_py() != 0, detail=None)
             continue
-        if bonus.type == "differential":
-            continue  # the differential drill-down is not written yet (issue 10)
         base = _level_base(result, index)
         shares = _mlm_core.explain_level(
             genealogy._core, plan._core, index, base, raw["active"], raw["paid_as"], row
@@ -72,7 +74,8 @@ def explain(result: PeriodResult, member_id: Any) -> pa.Table:
             add(
                 bonus=bonus.name, from_member_id=from_ids[k], level=shares["level"][k].as_py(),
                 paid_level=shares["paid_level"][k].as_py(), base=shares["base"][k].as_py(),
-                rate_bp=shares["rate_bp"][k].as_py(), amount=Decimal(share).scaleb(-4),
+                rate_bp=shares["rate_bp"][k].as_py(), paid_below_bp=shares["paid_below_bp"][k].as_py(),
+                amount=Decimal(share).scaleb(-4),
                 paid=shares["paid"][k].as_py(), detail=None,
             )
     return pa.table(out, schema=SCHEMA)
@@ -80,6 +83,8 @@ def explain(result: PeriodResult, member_id: Any) -> pa.Table:
 
 def _level_base(result: PeriodResult, index: int) -> pa.Array:
     spec = result._plan._compiled["bonuses"][index]
+    if spec["type"] == "differential":
+        return result._columns[spec["base"]]
     if spec["base_bonus"] is not None:
         return result._raw["bonuses"][spec["base_bonus"]]["amount"]
     return result._columns[spec["base_column"]]

@@ -233,8 +233,9 @@ pub fn explain_level(
     paid_as: &Bound<'_, PyAny>,
     row: usize,
 ) -> PyResult<Py<PyAny>> {
-    let Some(BonusRule::Level(rule)) = plan.spec.bonuses.get(bonus) else {
-        return Err(input_error(py, format!("bonus {bonus} is not a level bonus")));
+    let rule = match plan.spec.bonuses.get(bonus) {
+        Some(rule @ (BonusRule::Level(_) | BonusRule::Differential(_))) => rule,
+        _ => return Err(input_error(py, format!("bonus {bonus} is neither a level nor a differential bonus"))),
     };
     let base = import_array(py, base, "base")?;
     let base = int64_values(py, &base, "base")?;
@@ -248,8 +249,13 @@ pub fn explain_level(
     }
     let paid_as = paid_as.values();
     let inner = &genealogy.inner;
-    let shares =
-        run_detached(py, || engine::explain::explain_level(inner, rule, base, &active, paid_as, row))?;
+    let shares = run_detached(py, || match rule {
+        BonusRule::Level(rule) => engine::explain::explain_level(inner, rule, base, &active, paid_as, row),
+        BonusRule::Differential(rule) => {
+            engine::explain::explain_differential(inner, rule, base, &active, paid_as, row)
+        }
+        _ => Ok(Vec::new()),
+    })?;
     let out = PyDict::new(py);
     out.set_item("from_row", index_array(py, &shares.iter().map(|c| c.from_row).collect::<Vec<_>>())?)?;
     out.set_item("level", int64_array(py, shares.iter().map(|c| i64::from(c.level)).collect())?)?;
@@ -257,6 +263,7 @@ pub fn explain_level(
     out.set_item("base", int64_array(py, shares.iter().map(|c| c.base).collect())?)?;
     out.set_item("rate_bp", int64_array(py, shares.iter().map(|c| c.rate_bp).collect())?)?;
     out.set_item("share", shares.iter().map(|c| c.share).collect::<Vec<i128>>())?;
+    out.set_item("paid_below_bp", int64_array(py, shares.iter().map(|c| c.paid_below_bp).collect())?)?;
     out.set_item("paid", BooleanArray::from(shares.iter().map(|c| c.paid).collect::<Vec<_>>()).into_data().to_pyarrow(py)?)?;
     Ok(out.into_any().unbind())
 }

@@ -19,6 +19,8 @@ pub struct Contribution {
     pub share: i128,
     /// False when the share is breakage (the earner may not earn, or not at this level).
     pub paid: bool,
+    /// Differential bonus: the rate already paid below the earner on this member's walk (0 otherwise).
+    pub paid_below_bp: i64,
 }
 
 /// Every share that `earner` received (or that broke at its level) under `rule` this period. Walks down
@@ -62,12 +64,74 @@ pub fn explain_level(
                 rate_bp: rate,
                 share: i128::from(b) * i128::from(rate),
                 paid: eligible[earner] && deep_enough(rule, paid_as[earner], paid_level as usize),
+                paid_below_bp: 0,
             });
         }
         let occupies = !rule.compression || eligible[v as usize];
         let below = between + occupies as u32;
         if below < levels {
             stack.extend(tree.children(v as usize).iter().rev().map(|&c| (c, level + 1, below)));
+        }
+    }
+    Ok(out)
+}
+
+/// Every share `earner` received under a differential `rule`: from each member of its sponsor subtree
+/// (itself with `include_self`) whose walk reached it with a lower rate already paid. Walks down with an
+/// explicit stack and stops where the rate already paid below reaches the earner's own.
+pub fn explain_differential(
+    genealogy: &Genealogy,
+    rule: &super::DifferentialRule,
+    base: &[i64],
+    active: &[bool],
+    paid_as: &[u16],
+    earner: usize,
+) -> Result<Vec<Contribution>> {
+    let n = genealogy.len();
+    if earner >= n || base.len() != n || active.len() != n || paid_as.len() != n {
+        return Err(invalid("explain: row or column lengths out of range"));
+    }
+    let rate_if_eligible = |v: usize| {
+        if rule.requires_active && !active[v] {
+            0
+        } else {
+            rule.rate_bp_by_rank[paid_as[v] as usize]
+        }
+    };
+    let own = rate_if_eligible(earner);
+    let mut out = Vec::new();
+    if own <= 0 {
+        return Ok(out);
+    }
+    let share = |v: usize, level: u32, below: i64, out: &mut Vec<Contribution>| {
+        let b = base[v];
+        if b != 0 && below < own {
+            out.push(Contribution {
+                from_row: v as u32,
+                level,
+                paid_level: 0,
+                base: b,
+                rate_bp: own,
+                share: i128::from(b) * i128::from(own - below),
+                paid: true,
+                paid_below_bp: below,
+            });
+        }
+    };
+    if rule.include_self {
+        share(earner, 0, 0, &mut out);
+    }
+    let tree = genealogy.tree(Tree::Sponsor);
+    // (member, generations below the earner, highest eligible rate strictly between earner and member)
+    let mut stack: Vec<(u32, u32, i64)> = tree.children(earner).iter().rev().map(|&c| (c, 1, 0)).collect();
+    while let Some((v, level, between)) = stack.pop() {
+        let v = v as usize;
+        let mine = rate_if_eligible(v);
+        let below = if rule.include_self { between.max(mine) } else { between };
+        share(v, level, below, &mut out);
+        let next = between.max(mine);
+        if next < own {
+            stack.extend(tree.children(v).iter().rev().map(|&c| (c, level + 1, next)));
         }
     }
     Ok(out)
