@@ -1,23 +1,29 @@
-"""A slow, plain-Python reference of one commission period (compensation plan semantics, version 1).
+"""A slow, plain-Python reference of one commission period (compensation plan semantics, version 2,
+which keeps every version 1 plan and result).
 
 It is a test oracle for ``mlm_core``'s engine: every function is a direct transcription of one rule of
-``compensation-plan.md``, written for clarity rather than speed. Only ``int`` and ``fractions.Fraction``
-are used on the money path (never a float); trees are walked by following parent pointers upward in plain
-loops, one member at a time (no recursion: a sponsor chain may be thousands deep).
+``compensation-plan.md`` / ``compensation-plan-v2.md``, written for clarity rather than speed. Only ``int``
+and ``fractions.Fraction`` are used on the money path (never a float); trees are walked by following parent
+pointers upward in plain loops, one member at a time (no recursion: a sponsor chain may be thousands deep).
 
 Entry points:
 
 * :func:`load_plan` — ``tomllib`` on a path or on TOML text;
-* :func:`run_period_reference` — one period: ``(plan, members, volumes, state) -> result``.
+* :func:`run_period_reference` — one period: ``(plan, members, volumes, state, attributes) -> result``.
 
 Steps of a period, in order (each in its own function below):
 
-1. period PV / BV per member (sums of volume rows, with their sign); activity;
-2. paid-as ranks, bottom-up in the sponsor tree (deepest members first), and highest ranks;
-3. the bonuses, in plan order: ``binary`` (placement tree), ``unilevel`` (sponsor tree, base BV),
-   ``matching`` (sponsor tree, base = binary pay after cap). The bonus list is data (:class:`Bonus`, one
-   entry per bonus with a ``type`` that picks the function in :data:`BONUS_TYPES`), so version 2's
-   ``[[bonus]]`` entries and new types can be added without touching the period loop;
+1. period sums per member of every volume column (``pv``, ``bv`` and the declared ``[volumes] columns``,
+   with their sign); the period's member attributes (status override, tier, rank override); activity;
+2. paid-as ranks, bottom-up in the sponsor tree (deepest members first; a rank override is the paid-as
+   rank and uplines' ``leg_rank`` sees it; an ``assigned`` rank is never met by requirements), and highest
+   ranks;
+3. the bonuses, in plan order: the version 1 sections (``[binary]``, ``[unilevel]``, ``[matching]``), then
+   the ``[[bonus]]`` entries in file order. The bonus list is data (:class:`Bonus`, one entry per bonus
+   with a ``type`` that picks the function in :data:`BONUS_TYPES`: ``binary`` (placement tree, carries per
+   bonus), ``unilevel`` (sponsor tree, base a volume column), ``matching`` (sponsor tree, base = an
+   earlier binary bonus's pay after its caps), ``differential`` (stair-step up the sponsor tree),
+   ``rebate`` (own base));
 4. commission lines, ranks, next state and summary.
 
 Readings of the specification that the reference makes (and that its tests pin down):
@@ -26,9 +32,22 @@ Readings of the specification that the reference makes (and that its tests pin d
   attributed to an upline that occupies a level but is not paid (inactive without compression, or level
   beyond its ``depth_by_rank``), floor-divided by 10 000 once at the end, per bonus. Levels above the root
   or beyond ``len(rates_bp)`` are not breakage; inactive uplines skipped by compression are not either.
-* Binary breakage (summary): the sum over members of (pay before the rank cap - pay after it).
+* Binary breakage (summary): the sum over members of (what the consumed pairs would have paid before the
+  pair cap and the rank cap, rounded as pay is - pay after the caps). With ``over_cap = "flush"`` the
+  consumed pairs are all pairs, with ``"carry"`` the paid pairs; without a pair cap this is version 1's
+  (pay before the rank cap - pay after it). Differential and rebate report no breakage (0).
+* State carries are keyed by ``(bonus name, member_id)``; a plain ``member_id`` key is version 1's form
+  for the bonus named ``binary`` (in the input and in the output, where ``binary`` carries are always
+  listed for every member, as in version 1). Carries of a bonus that is not a binary bonus of the plan
+  are passed on unchanged, for every member ((0, 0) when absent).
+* Attributes: ``{member_id: {"status", "tier", "rank_override"}}``, each key optional, ``None`` = null.
+  A rank override gives the paid-as rank whatever the status; activity is unchanged. The attribute status
+  replaces the genealogy's everywhere (activity, ranks, ``requires_sponsored_legs``).
+* Version 2 plan checks: ``[volumes] columns`` are unique lower-case identifiers other than ``pv``,
+  ``bv``, ``member_id`` and ``period``; tier names are unique; ``[periods]`` is validated (choices and an
+  IANA time zone) and not used.
 * ``summary.paid[bonus]`` is the sum of that bonus's (rounded) line amounts; the three version 1 bonus names
-  are always present (0 when the plan lacks the section).
+  are always present (0 when the plan lacks the section), then every ``[[bonus]]`` name.
 * A member absent from ``state`` has carries (0, 0) and highest rank ``Member``; a state highest-rank name
   the plan does not define counts as ``Member`` (version 2 says so; version 1 is silent). State entries of
   ids that are not in the genealogy are not carried forward.
@@ -36,8 +55,9 @@ Readings of the specification that the reference makes (and that its tests pin d
   tests); :func:`payout_ratio` computes it exactly from a summary.
 * A key of ``cap_by_rank`` or ``depth_by_rank`` that names no rank is a plan error (version 1 is silent;
   version 2 lists it among the plan errors).
-* Keys the specification gives no default for are required: ``ranks[].name``, ``binary.rate_bp``,
-  ``unilevel.rates_bp`` and ``matching.rates_bp``. Rank names must be unique and may not be ``Member``
+* Keys the specification gives no default for are required: ``ranks[].name``, one of ``rate_bp`` and
+  ``pay_per_pair`` of a binary bonus, ``rates_bp`` of unilevel and matching, ``rate_bp`` of a rebate, and
+  ``name`` / ``type`` of a ``[[bonus]]`` entry. Rank names must be unique and may not be ``Member``
   (index 0, implicit).
 * Only the bonus amounts are checked against the int64 range (``AmountOverflowError``); intermediate
   sums are exact Python integers.
