@@ -24,13 +24,16 @@ pub(super) fn differential(
     let mut levels: Vec<i64> = rule.rate_bp_by_rank.iter().copied().filter(|&r| r > 0).collect();
     levels.sort_unstable();
     levels.dedup();
-    // reach[j][v]: nearest ancestor-or-self of v that may earn and whose rate is at least levels[j].
-    let mut reach: Vec<Vec<u32>> = vec![vec![NONE; n]; levels.len()];
+    // reach[v * k + j]: nearest ancestor-or-self of v that may earn and whose rate is at least levels[j].
+    // A member's k pointers sit side by side, so one cache line answers every level.
+    let k = levels.len();
+    let mut reach: Vec<u32> = vec![NONE; n * k];
     tree.for_each_top_down(|v| {
         let p = parent[v];
         let rate = if eligible(v) { rate_of(v) } else { 0 };
         for (j, &level) in levels.iter().enumerate() {
-            reach[j][v] = if rate >= level { v as u32 } else if p == NONE { NONE } else { reach[j][p as usize] };
+            reach[v * k + j] =
+                if rate >= level { v as u32 } else if p == NONE { NONE } else { reach[p as usize * k + j] };
         }
     });
     let mut numerators = vec![0i128; n];
@@ -43,7 +46,7 @@ pub(super) fn differential(
         let mut paid_bp = 0i64;
         let mut level = 0usize; // the lowest rate level still above paid_bp
         while at != NONE && level < levels.len() {
-            let earner = reach[level][at as usize];
+            let earner = reach[at as usize * k + level];
             if earner == NONE {
                 break;
             }
