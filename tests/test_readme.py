@@ -28,3 +28,8 @@ def test_quick_start_runs_and_matches_its_comments(monkeypatch: pytest.MonkeyPat
     # 18000 = 1040. B (group PV 28000) is Member, paid 1 level: 5% of D's 18000 = 900.
     lines = [(x["member_id"], x["bonus"], x["amount"]) for x in result.lines.to_pylist()]  # type: ignore[attr-defined]
     assert lines == [("A", "unilevel", 1040), ("B", "unilevel", 900)]
+    # Version 2: B's package pays A the sponsor award and (A is a Director) the whole match award, and B
+    # its 5% cashback; A's right leg has no pair volume, so no pairing.
+    result2 = namespace["result2"]
+    lines2 = [(x["member_id"], x["bonus"], x["amount"]) for x in result2.lines.to_pylist()]  # type: ignore[attr-defined]
+    assert lines2 == [("A", "sponsor", 50000), ("A", "match", 80000), ("B", "cashback", 17500)]
