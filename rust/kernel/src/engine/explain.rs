@@ -23,6 +23,14 @@ pub struct Contribution {
     pub paid_below_bp: i64,
 }
 
+fn check_inputs(genealogy: &Genealogy, base: &[i64], active: &[bool], paid_as: &[u16], earner: usize) -> Result<()> {
+    let n = genealogy.len();
+    if earner >= n || base.len() != n || active.len() != n || paid_as.len() != n {
+        return Err(invalid("explain: row or column lengths out of range"));
+    }
+    Ok(())
+}
+
 /// Every share that `earner` received (or that broke at its level) under `rule` this period. Walks down
 /// from the earner with an explicit stack, only as deep as a share can still reach it.
 pub fn explain_level(
@@ -33,10 +41,7 @@ pub fn explain_level(
     paid_as: &[u16],
     earner: usize,
 ) -> Result<Vec<Contribution>> {
-    let n = genealogy.len();
-    if earner >= n || base.len() != n || active.len() != n || paid_as.len() != n {
-        return Err(invalid("explain: row or column lengths out of range"));
-    }
+    check_inputs(genealogy, base, active, paid_as, earner)?;
     let eligible = eligible(rule, active);
     let tree = genealogy.tree(Tree::Sponsor);
     let mut out = Vec::new();
@@ -87,10 +92,7 @@ pub fn explain_differential(
     paid_as: &[u16],
     earner: usize,
 ) -> Result<Vec<Contribution>> {
-    let n = genealogy.len();
-    if earner >= n || base.len() != n || active.len() != n || paid_as.len() != n {
-        return Err(invalid("explain: row or column lengths out of range"));
-    }
+    check_inputs(genealogy, base, active, paid_as, earner)?;
     let rate_if_eligible = |v: usize| {
         if rule.requires_active && !active[v] {
             0
