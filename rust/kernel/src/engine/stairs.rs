@@ -27,8 +27,17 @@ pub(super) fn differential(
     // reach[v * k + j]: nearest ancestor-or-self of v that may earn and whose rate is at least levels[j].
     // A member's k pointers sit side by side, so one cache line answers every level.
     let k = levels.len();
+    if k == 0 {
+        // No rank has a rate: nobody earns.
+        return Ok(BonusOutput { amount: vec![0; n], breakage: 0, carry: None });
+    }
     let mut reach: Vec<u32> = vec![NONE; n * k];
+    let ahead = tree.rows_topological();
     tree.for_each_top_down(|v| {
+        // In row order the parents of the next members are known: fetch their pointers early.
+        if ahead && v + 16 < n && parent[v + 16] != NONE {
+            crate::id_index::prefetch(&reach[parent[v + 16] as usize * k]);
+        }
         let p = parent[v];
         let rate = if eligible(v) { rate_of(v) } else { 0 };
         for (j, &level) in levels.iter().enumerate() {
@@ -36,29 +45,56 @@ pub(super) fn differential(
                 if rate >= level { v as u32 } else if p == NONE { NONE } else { reach[p as usize * k + j] };
         }
     });
+    // What a step of a walk reads of an earner, packed: its rate (0 if it may not earn) and its sponsor.
+    let step: Vec<(i64, u32)> =
+        (0..n).map(|v| (if eligible(v) { rate_of(v) } else { 0 }, parent[v])).collect();
     let mut numerators = vec![0i128; n];
+    // Walks go 16 members at a time, step by step, with the next lookups prefetched, so their cache
+    // misses overlap instead of queueing one after another.
+    const BATCH: usize = 16;
+    let mut walkers: Vec<(usize, u32, i64, usize)> = Vec::with_capacity(BATCH); // (member, at, paid_bp, level)
+    let run_batch = |walkers: &mut Vec<(usize, u32, i64, usize)>, numerators: &mut [i128]| {
+        while !walkers.is_empty() {
+            for &(_, at, _, level) in walkers.iter() {
+                crate::id_index::prefetch(&reach[at as usize * k + level]);
+            }
+            let mut i = 0;
+            while i < walkers.len() {
+                let (m, at, paid_bp, mut level) = walkers[i];
+                let earner = reach[at as usize * k + level];
+                if earner == NONE {
+                    walkers.swap_remove(i);
+                    continue;
+                }
+                let (rate, up) = step[earner as usize];
+                numerators[earner as usize] += i128::from(base[m]) * i128::from(rate - paid_bp);
+                while level < k && levels[level] <= rate {
+                    level += 1;
+                }
+                if up == NONE || level >= k {
+                    walkers.swap_remove(i);
+                    continue;
+                }
+                walkers[i] = (m, up, rate, level);
+                crate::id_index::prefetch(&step[up as usize]);
+                i += 1;
+            }
+        }
+    };
     for (m, &b) in base.iter().enumerate() {
-        if b == 0 || levels.is_empty() {
+        if b == 0 || k == 0 {
             continue;
         }
         let start = if rule.include_self { m as u32 } else { parent[m] };
-        let mut at = start;
-        let mut paid_bp = 0i64;
-        let mut level = 0usize; // the lowest rate level still above paid_bp
-        while at != NONE && level < levels.len() {
-            let earner = reach[at as usize * k + level];
-            if earner == NONE {
-                break;
-            }
-            let rate = rate_of(earner as usize);
-            numerators[earner as usize] += i128::from(b) * i128::from(rate - paid_bp);
-            paid_bp = rate;
-            while level < levels.len() && levels[level] <= paid_bp {
-                level += 1;
-            }
-            at = parent[earner as usize];
+        if start == NONE {
+            continue;
+        }
+        walkers.push((m, start, 0, 0));
+        if walkers.len() == BATCH {
+            run_batch(&mut walkers, &mut numerators);
         }
     }
+    run_batch(&mut walkers, &mut numerators);
     let amount = numerators
         .iter()
         .enumerate()

@@ -208,3 +208,26 @@ fn a_huge_pay_cut_by_the_cap_is_not_an_overflow_and_negative_plans_are_refused()
     }
     assert!(matches!(run_period(&g, &plan, &input), Err(crate::error::KernelError::Plan { .. })));
 }
+
+#[test]
+fn a_differential_without_any_rate_pays_nothing_and_does_not_panic() {
+    let g = example_genealogy();
+    let mut plan = example_plan();
+    plan.bonuses = vec![BonusRule::Differential(DifferentialRule {
+        base: 1,
+        rate_bp_by_rank: vec![0; 4],
+        include_self: false,
+        requires_active: false,
+    })];
+    let volume = [1_000i64; 8];
+    let input = PeriodInput {
+        columns: vec![&volume, &volume],
+        status_active: &[true; 8],
+        prev_highest: &[0; 8],
+        carries: vec![None],
+        rank_override: None,
+        tier: None,
+    };
+    let out = run_period(&g, &plan, &input).unwrap();
+    assert!(out.bonuses[0].amount.iter().all(|&a| a == 0));
+}
