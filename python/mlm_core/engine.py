@@ -112,18 +112,7 @@ def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> _State:
     table = _arrow.as_table(state, "state")
     if "member_id" not in table.column_names:
         raise InputError("state lacks column member_id", column="member_id")
-    ids = _arrow.column(table, "member_id")
-    if ids.type == genealogy.member_ids.type and ids.equals(genealogy.member_ids):
-        rows: Any = slice(None)  # our own state for this genealogy: already by member row
-    else:
-        if ids.null_count:
-            raise InputError(f"state has {ids.null_count} row(s) without member_id, first at rows "
-                             f"{_arrow.null_rows(ids)}", column="member_id", rows=_arrow.null_rows(ids))
-        rows = genealogy._rows_of(ids, "state member_id").to_numpy(zero_copy_only=False).astype(np.int64)
-        repeated = _repeated(rows, n)
-        if repeated:
-            raise InputError(f"state lists {len(repeated)} member(s) twice, first at rows {repeated[:10]}",
-                             column="member_id", rows=repeated[:10])
+    rows = _member_rows(genealogy, _arrow.column(table, "member_id"), "state")
     if "highest_rank" in table.column_names:
         # A null highest rank is a member without rank history (common in migrated states): Member.
         names = _arrow.column(table, "highest_rank")
@@ -160,6 +149,24 @@ def _state_arrays(plan: Plan, genealogy: Genealogy, state: Any) -> _State:
     return out
 
 
+def _member_rows(genealogy: Genealogy, ids: pa.Array, what: str) -> Any:
+    """The member row of each row of a per-member table (state, attributes): a slice when the table lists
+    every member in member order (our own state: no lookup), else row numbers. Null ids, ids that are no
+    member and members listed twice are InputErrors."""
+    if ids.type == genealogy.member_ids.type and ids.equals(genealogy.member_ids):
+        return slice(None)
+    if ids.null_count:
+        rows = _arrow.null_rows(ids)
+        raise InputError(f"{what} has {ids.null_count} row(s) without member_id, first at rows {rows}",
+                         column="member_id", rows=rows)
+    found = genealogy._rows_of(ids, f"{what} member_id").to_numpy(zero_copy_only=False).astype(np.int64)
+    repeated = _repeated(found, len(genealogy))
+    if repeated:
+        raise InputError(f"{what} lists {len(repeated)} member(s) twice, first at rows {repeated[:10]}",
+                         column="member_id", rows=repeated[:10])
+    return found
+
+
 def _repeated(rows: np.ndarray, members: int) -> list[int]:
     """Input rows whose member appeared on an earlier row (a counting pass: O(rows + members))."""
     counts = np.bincount(rows, minlength=members)
@@ -185,20 +192,8 @@ def _attributes(plan: Plan, genealogy: Genealogy, attributes: Any) -> tuple[pa.A
     if unknown or "member_id" not in table.column_names:
         raise InputError(f"attributes take member_id, status, tier, rank_override; got {', '.join(table.column_names)}",
                          column=(unknown or ["member_id"])[0])
-    ids = _arrow.column(table, "member_id")
-    if ids.null_count:
-        raise InputError(f"attributes have {ids.null_count} row(s) without member_id", column="member_id",
-                         rows=_arrow.null_rows(ids))
     n = len(genealogy)
-    rows: Any
-    if ids.type == genealogy.member_ids.type and ids.equals(genealogy.member_ids):
-        rows = slice(None)  # one row per member, in member order: no lookup
-    else:
-        rows = genealogy._rows_of(ids, "attributes member_id").to_numpy(zero_copy_only=False).astype(np.int64)
-        repeated = _repeated(rows, n)
-        if repeated:
-            raise InputError(f"attributes list {len(repeated)} member(s) twice, first at rows {repeated[:10]}",
-                             column="member_id", rows=repeated[:10])
+    rows = _member_rows(genealogy, _arrow.column(table, "member_id"), "attributes")
 
     def indices(column: str, names: tuple[str, ...], what: str) -> Any:
         if column not in table.column_names:

@@ -99,20 +99,10 @@ impl RowTable {
     /// The first row whose tag matches: the answer unless two ids share hash bucket and tag.
     #[inline]
     fn candidate(&self, hash: u64) -> u32 {
-        let tag = tag_of(hash);
-        let mut i = self.home(hash);
-        loop {
-            let slot = self.slots[i];
-            if slot.row == EMPTY {
-                return UNKNOWN_LINK;
-            }
-            if slot.tag == tag {
-                return slot.row;
-            }
-            i = (i + 1) & self.mask;
-        }
+        self.find(hash, |_| true)
     }
 
+    #[inline]
     fn find(&self, hash: u64, same: impl Fn(u32) -> bool) -> u32 {
         let tag = tag_of(hash);
         let mut i = self.home(hash);
