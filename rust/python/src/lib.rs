@@ -6,7 +6,11 @@ mod arrow_in;
 mod engine;
 mod errors;
 mod genealogy;
+mod huge_pages;
 mod synth;
+
+#[global_allocator]
+static ALLOCATOR: huge_pages::HugePages = huge_pages::HugePages;
 
 /// Panics inside `run_detached`, for the test that proves a kernel panic reaches Python as
 /// `mlm_core.errors.InternalError` rather than unwinding across the FFI boundary.
