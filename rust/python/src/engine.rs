@@ -1,5 +1,5 @@
 //! The commission period: the compiled plan (`PlanCore`) and `run_period` over a `GenealogyCore`.
-use arrow::array::{Array, ArrayRef, BooleanArray, Int16Array, UInt16Array};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int16Array, UInt16Array, UInt32Array};
 use arrow::pyarrow::ToPyArrow;
 use mlm_kernel::engine::{
     self, Base, BinaryRule, BonusRule, DifferentialRule, LevelRule, PeriodInput, PlanSpec, RankRule, RebateRule,
@@ -120,7 +120,7 @@ fn bools(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<b
     if flags.null_count() > 0 {
         return Err(input_error(py, format!("{what} has {} null(s)", flags.null_count())));
     }
-    Ok((0..flags.len()).map(|i| flags.value(i)).collect())
+    Ok(flags.values().iter().collect())
 }
 
 fn u16s(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u16>> {
@@ -129,6 +129,9 @@ fn u16s(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u1
         return Err(input_error(py, format!("{what} must be int16, not {}", array.data_type())));
     };
     // -1 (or null) means "none"; any other negative value is a caller's bug, not "none".
+    if values.null_count() == 0 && values.values().iter().all(|&x| x >= -1) {
+        return Ok(values.values().iter().map(|&x| if x == -1 { NO_VALUE } else { x as u16 }).collect());
+    }
     values
         .iter()
         .map(|v| match v {
@@ -195,10 +198,10 @@ pub fn run_period(
         Ok((output, lines))
     })?;
     let result = PyDict::new(py);
-    let ranks = |v: &[u16]| UInt16Array::from(v.to_vec()).into_data().to_pyarrow(py).map(|a| a.unbind());
-    result.set_item("paid_as", ranks(&output.paid_as)?)?;
-    result.set_item("highest", ranks(&output.highest)?)?;
-    result.set_item("active", BooleanArray::from(output.active.clone()).into_data().to_pyarrow(py)?)?;
+    let ranks = |v: Vec<u16>| UInt16Array::from(v).into_data().to_pyarrow(py).map(|a| a.unbind());
+    result.set_item("paid_as", ranks(output.paid_as)?)?;
+    result.set_item("highest", ranks(output.highest)?)?;
+    result.set_item("active", BooleanArray::from(output.active).into_data().to_pyarrow(py)?)?;
     let column_totals: Vec<i128> = input.columns.iter().map(|c| engine::total(c)).collect();
     result.set_item("column_totals", column_totals)?;
     let bonuses = PyList::empty(py);
@@ -213,7 +216,7 @@ pub fn run_period(
         bonuses.append(entry)?;
     }
     result.set_item("bonuses", bonuses)?;
-    result.set_item("line_row", index_array(py, &lines.row)?)?;
+    result.set_item("line_row", UInt32Array::from(lines.row).into_data().to_pyarrow(py)?)?;
     result.set_item("line_bonus", UInt16Array::from(lines.bonus).into_data().to_pyarrow(py)?)?;
     result.set_item("line_amount", int64_array(py, lines.amount)?)?;
     Ok(result.into_any().unbind())

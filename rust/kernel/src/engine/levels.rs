@@ -38,21 +38,9 @@ pub(super) fn deep_enough(rule: &LevelRule, rank: u16, level: usize) -> bool {
     rule.depth_by_rank[rank as usize].is_none_or(|depth| level <= depth as usize)
 }
 
-/// What a walk reads of each upline, packed so that one cache line answers a level.
-#[derive(Clone, Copy)]
-pub(super) struct Upline {
-    /// The next upline that occupies a level (`NONE` above the root).
-    next: u32,
-    rank: u16,
-    eligible: bool,
-}
-
-/// Members walked at once: their loads are independent, so their cache misses overlap.
-const BATCH: usize = 16;
-
 /// A per-earner numerator accumulator: i64 when the period's bases cannot overflow it (the usual
 /// case: half the memory traffic), i128 otherwise.
-trait Numerator: Copy + Default + Send {
+pub(super) trait Numerator: Copy + Default + Send {
     fn add(&mut self, share: i128);
     fn get(self) -> i128;
 }
@@ -60,8 +48,8 @@ trait Numerator: Copy + Default + Send {
 impl Numerator for i64 {
     #[inline]
     fn add(&mut self, share: i128) {
-        // Cannot overflow or truncate: the caller checked Σ|base| × max |rate| ≤ i64::MAX, which bounds
-        // every share and every partial sum.
+        // Cannot overflow or truncate: the caller checked the bound of every share and partial sum
+        // (Σ|base| × max |rate| ≤ i64::MAX).
         *self += share as i64;
     }
     fn get(self) -> i128 {
@@ -80,7 +68,8 @@ impl Numerator for i128 {
 }
 
 /// Who may earn and who occupies each member's first level under `rule`'s compression and activity
-/// settings. Needs no ranks, so it is computed while they resolve.
+/// settings. Needs no ranks, so it is computed while they resolve; bonuses with the same settings
+/// (unilevel and matching, usually) share one.
 pub(super) struct Links {
     eligible: Vec<bool>,
     up: Vec<u32>,
@@ -92,79 +81,81 @@ pub(super) fn links(genealogy: &Genealogy, rule: &LevelRule, active: &[bool]) ->
     Links { eligible, up }
 }
 
-/// The uplines a walk follows, with the paid-as ranks packed in: bonuses with the same settings
-/// (unilevel and matching, usually) share one.
-pub(super) fn uplines(links: &Links, paid_as: &[u16]) -> Vec<Upline> {
-    (0..links.up.len()).map(|v| Upline { next: links.up[v], rank: paid_as[v], eligible: links.eligible[v] }).collect()
+pub(super) fn run(plan: &PlanSpec, rule: &LevelRule, base: &[i64], links: &Links, paid_as: &[u16]) -> Result<BonusOutput> {
+    let total_abs: i128 = base.iter().map(|&b| i128::from(b).abs()).sum();
+    let max_rate = rule.rates_bp.iter().map(|r| r.unsigned_abs()).max().unwrap_or(0).max(1);
+    if total_abs * i128::from(max_rate) <= i128::from(i64::MAX) {
+        level_sums::<i64>(plan, rule, base, links, paid_as)
+    } else {
+        level_sums::<i128>(plan, rule, base, links, paid_as)
+    }
 }
 
-pub(super) fn run(
+/// Level by level instead of one walk per member: the base reaching each member at level k is the sum,
+/// over the members whose first level it occupies, of what reached them at level k − 1 (level 0: their
+/// own base). One scatter pass per level, in any order, so the tree's depth and shape cost nothing; the
+/// numerators are the walk's, grouped by level. Every partial sum is bounded by Σ|base|, every
+/// numerator by Σ|base| × max |rate| (a member's base reaches an upline on one level only).
+fn level_sums<A: Numerator>(
     plan: &PlanSpec,
     rule: &LevelRule,
     base: &[i64],
-    nodes: &[Upline],
+    links: &Links,
+    paid_as: &[u16],
 ) -> Result<BonusOutput> {
-    let total_abs: i128 = base.iter().map(|&b| i128::from(b).abs()).sum();
-    let max_rate = rule.rates_bp.iter().map(|r| r.unsigned_abs()).max().unwrap_or(0);
-    if total_abs * i128::from(max_rate) <= i128::from(i64::MAX) {
-        walk::<i64>(plan, rule, base, nodes)
-    } else {
-        walk::<i128>(plan, rule, base, nodes)
-    }
-}
-
-fn walk<A: Numerator>(plan: &PlanSpec, rule: &LevelRule, base: &[i64], nodes: &[Upline]) -> Result<BonusOutput> {
-    let n = nodes.len();
+    let n = base.len();
+    let up = &links.up;
     let mut numerators = vec![A::default(); n];
     let mut breakage = 0i128;
-    let mut batch_members = [0usize; BATCH];
-    let mut filled = 0;
-    let walk_batch = |members: &[usize], numerators: &mut [A], breakage: &mut i128| {
-        let mut at = [NONE; BATCH];
-        for (i, &m) in members.iter().enumerate() {
-            at[i] = nodes[m].next;
+    // `reached[v]`: the base reaching v at this level; `below`: at the previous one (level 1: `base`).
+    let mut reached = vec![A::default(); n];
+    let mut below: Vec<A> = Vec::new();
+    for (k, &rate) in rule.rates_bp.iter().enumerate() {
+        if k > 0 {
+            std::mem::swap(&mut below, &mut reached);
+            if reached.is_empty() {
+                reached = vec![A::default(); n];
+            } else {
+                reached.fill(A::default());
+            }
         }
-        for (k, &rate) in rule.rates_bp.iter().enumerate() {
-            let mut any = false;
-            for &u in &at[..members.len()] {
-                if u != NONE {
-                    crate::id_index::prefetch(&nodes[u as usize]);
-                    crate::id_index::prefetch(&numerators[u as usize]);
+        let mut any = false;
+        let mut scatter = |value: &dyn Fn(usize) -> i128| {
+            for c in 0..n {
+                // The targets are random rows: fetch a few iterations ahead.
+                if c + 16 < n && up[c + 16] != NONE {
+                    crate::id_index::prefetch(&reached[up[c + 16] as usize]);
+                }
+                let x = value(c);
+                let u = up[c];
+                if x != 0 && u != NONE {
+                    reached[u as usize].add(x);
                     any = true;
                 }
             }
-            if !any {
-                break;
-            }
-            for (i, &m) in members.iter().enumerate() {
-                let u = at[i];
-                if u == NONE {
-                    continue;
-                }
-                let node = nodes[u as usize];
-                let share = i128::from(base[m]) * i128::from(rate);
-                // Without compression an upline that may not earn still occupies its level: breakage.
-                if node.eligible && deep_enough(rule, node.rank, k + 1) {
-                    numerators[u as usize].add(share);
-                } else {
-                    *breakage += share;
-                }
-                at[i] = node.next;
-            }
+        };
+        if k == 0 {
+            scatter(&|c| i128::from(base[c]));
+        } else {
+            scatter(&|c| below[c].get());
         }
-    };
-    for (m, &b) in base.iter().enumerate() {
-        if b == 0 {
-            continue;
+        if !any {
+            break;
         }
-        batch_members[filled] = m;
-        filled += 1;
-        if filled == BATCH {
-            walk_batch(&batch_members, &mut numerators, &mut breakage);
-            filled = 0;
+        for (v, &x) in reached.iter().enumerate() {
+            let x = x.get();
+            if x == 0 {
+                continue;
+            }
+            let share = x * i128::from(rate);
+            // Without compression an upline that may not earn still occupies its level: breakage.
+            if links.eligible[v] && deep_enough(rule, paid_as[v], k + 1) {
+                numerators[v].add(share);
+            } else {
+                breakage += share;
+            }
         }
     }
-    walk_batch(&batch_members[..filled], &mut numerators, &mut breakage);
     let amount = numerators
         .iter()
         .enumerate()

@@ -12,7 +12,7 @@ mod tests;
 
 pub use rounding::Rounding;
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -153,7 +153,7 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
     let pv = input.columns[0];
     let active: Vec<bool> =
         pv.iter().zip(input.status_active).map(|(&p, &status)| status && p >= plan.activity_min_pv).collect();
-    // Level bonuses with the same compression and activity settings walk the same uplines.
+    // Level bonuses with the same compression and activity settings share who occupies each level.
     let mut walk_settings: Vec<(bool, bool)> = Vec::new();
     for bonus in &plan.bonuses {
         if let BonusRule::Level(rule) = bonus {
@@ -195,11 +195,10 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
     let paid_as = paid_as?;
     let (prepared, links) = prep?;
     let highest = paid_as.iter().zip(input.prev_highest).map(|(&p, &h)| p.max(h)).collect();
-    let shared_uplines: Vec<OnceLock<Vec<levels::Upline>>> = walk_settings.iter().map(|_| OnceLock::new()).collect();
-    let uplines_for = |rule: &LevelRule| -> Result<&[levels::Upline]> {
+    let links_for = |rule: &LevelRule| -> Result<&levels::Links> {
         let key = (rule.compression, rule.requires_active);
         let at = walk_settings.iter().position(|&k| k == key).ok_or_else(|| invalid("walk settings not prepared"))?;
-        Ok(shared_uplines[at].get_or_init(|| levels::uplines(&links[at], &paid_as)))
+        Ok(&links[at])
     };
     // Bonuses on volume columns do not depend on each other: they run side by side; a bonus on another
     // bonus's pay (matching) runs after, in plan order.
@@ -222,7 +221,7 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
                         None => return Err(invalid("a bonus's base was not computed before it")),
                     },
                 };
-                levels::run(plan, rule, base, uplines_for(rule)?)
+                levels::run(plan, rule, base, links_for(rule)?, &paid_as)
             }
             BonusRule::Differential(rule) => {
                 stairs::differential(genealogy, plan, rule, input.columns[rule.base], &active, &paid_as)
@@ -279,17 +278,41 @@ pub fn total(values: &[i64]) -> i128 {
 }
 
 pub fn lines(output: &PeriodOutput) -> Lines {
-    let mut lines = Lines::default();
-    for row in 0..output.paid_as.len() {
-        for (b, bonus) in output.bonuses.iter().enumerate() {
-            let amount = bonus.amount[row];
-            if amount != 0 {
-                lines.row.push(row as u32);
-                lines.bonus.push(b as u16);
-                lines.amount.push(amount);
+    // Two passes over blocks of members on every core: count each block's lines, then write each block
+    // at its offset. The order is the sequential one: member row, then bonus in plan order.
+    const BLOCK: usize = 1 << 16;
+    let n = output.paid_as.len();
+    let bonuses = &output.bonuses;
+    let blocks: Vec<(usize, usize)> = (0..n.div_ceil(BLOCK)).map(|b| (b * BLOCK, ((b + 1) * BLOCK).min(n))).collect();
+    let counts: Vec<usize> = blocks
+        .par_iter()
+        .map(|&(start, end)| bonuses.iter().map(|b| b.amount[start..end].iter().filter(|&&x| x != 0).count()).sum())
+        .collect();
+    let total: usize = counts.iter().sum();
+    let mut lines = Lines { row: vec![0; total], bonus: vec![0; total], amount: vec![0; total] };
+    let mut parts = Vec::with_capacity(blocks.len());
+    let (mut rows, mut kinds, mut amounts) = (&mut lines.row[..], &mut lines.bonus[..], &mut lines.amount[..]);
+    for (&block, &count) in blocks.iter().zip(&counts) {
+        let (r, rest_r) = rows.split_at_mut(count);
+        let (k, rest_k) = kinds.split_at_mut(count);
+        let (a, rest_a) = amounts.split_at_mut(count);
+        parts.push((block, r, k, a));
+        (rows, kinds, amounts) = (rest_r, rest_k, rest_a);
+    }
+    parts.into_par_iter().for_each(|((start, end), rows, kinds, amounts)| {
+        let mut at = 0;
+        for row in start..end {
+            for (b, bonus) in bonuses.iter().enumerate() {
+                let amount = bonus.amount[row];
+                if amount != 0 {
+                    rows[at] = row as u32;
+                    kinds[at] = b as u16;
+                    amounts[at] = amount;
+                    at += 1;
+                }
             }
         }
-    }
+    });
     lines
 }
 

@@ -1,13 +1,16 @@
 //! The differential (stair-step) and rebate bonuses of plan v2 ("Differential bonus", "Rebate").
 use super::rounding::to_minor;
 use super::{BonusOutput, DifferentialRule, PlanSpec, RebateRule};
-use crate::error::Result;
+use super::levels::Numerator;
+use crate::error::{KernelError, Result};
 use crate::genealogy::{Genealogy, Tree, NONE};
 
 /// Each earner is paid the difference between its rank's rate and the rate already paid below it, up
-/// the sponsor line. The walk jumps: for every distinct rate r_j there is a pointer from each member to
-/// its nearest eligible ancestor-or-self whose rate reaches r_j, so a member's walk takes at most one
-/// step per distinct rate, however deep the tree (a 1M-deep chain costs O(members × rates)).
+/// the sponsor line. Computed bottom-up instead of one walk per member: every member carries, per rate
+/// level, the base of the members below it whose walks have been paid up to that level so far. An earner
+/// pays each bucket below its rate the difference, then moves those bases into its own level; bases paid
+/// the top rate drop out. One pass over the tree, whatever its depth (a 10M-deep chain is one pass), and
+/// the same exact numerators as the walk, grouped by level.
 pub(super) fn differential(
     genealogy: &Genealogy,
     plan: &PlanSpec,
@@ -16,91 +19,93 @@ pub(super) fn differential(
     active: &[bool],
     paid_as: &[u16],
 ) -> Result<BonusOutput> {
-    let n = genealogy.len();
-    let tree = genealogy.tree(Tree::Sponsor);
-    let parent = tree.parent();
-    let rate_of = |v: usize| rule.rate_bp_by_rank[paid_as[v] as usize];
-    let eligible = |v: usize| !rule.requires_active || active[v];
     let mut levels: Vec<i64> = rule.rate_bp_by_rank.iter().copied().filter(|&r| r > 0).collect();
     levels.sort_unstable();
     levels.dedup();
-    // reach[v * k + j]: nearest ancestor-or-self of v that may earn and whose rate is at least levels[j].
-    // A member's k pointers sit side by side, so one cache line answers every level.
-    let k = levels.len();
-    if k == 0 {
+    if levels.is_empty() {
         // No rank has a rate: nobody earns.
-        return Ok(BonusOutput { amount: vec![0; n], breakage: 0, carry: None });
+        return Ok(BonusOutput { amount: vec![0; genealogy.len()], breakage: 0, carry: None });
     }
-    let mut reach: Vec<u32> = vec![NONE; n * k];
+    // Every bucket is a partial sum of bases: i64 holds it when Σ|base| does (half the memory).
+    let total_abs: i128 = base.iter().map(|&b| i128::from(b).abs()).sum();
+    if total_abs <= i128::from(i64::MAX) {
+        stair_sums::<i64>(genealogy, plan, rule, base, active, paid_as, &levels)
+    } else {
+        stair_sums::<i128>(genealogy, plan, rule, base, active, paid_as, &levels)
+    }
+}
+
+fn stair_sums<A: Numerator>(
+    genealogy: &Genealogy,
+    plan: &PlanSpec,
+    rule: &DifferentialRule,
+    base: &[i64],
+    active: &[bool],
+    paid_as: &[u16],
+    levels: &[i64],
+) -> Result<BonusOutput> {
+    let n = genealogy.len();
+    let tree = genealogy.tree(Tree::Sponsor);
+    let parent = tree.parent();
+    let k = levels.len();
+    // sums[v * k + j]: base of the members whose walks reach v having been paid `paid(j)` so far (0, then
+    // levels[j - 1]); a member's k buckets sit side by side, in one cache line for the usual few rates.
+    let paid = |j: usize| if j == 0 { 0 } else { levels[j - 1] };
+    let mut sums = vec![A::default(); n * k];
+    let mut amount = vec![0i64; n];
+    let mut failure: Option<KernelError> = None;
     let ahead = tree.rows_topological();
-    tree.for_each_top_down(|v| {
-        // In row order the parents of the next members are known: fetch their pointers early.
-        if ahead && v + 16 < n && parent[v + 16] != NONE {
-            crate::id_index::prefetch(&reach[parent[v + 16] as usize * k]);
+    tree.for_each_bottom_up(|v| {
+        // Bottom-up in row order is descending rows: the parents of members a few rows ahead are known.
+        if ahead && v >= 16 && parent[v - 16] != NONE {
+            crate::id_index::prefetch(&sums[parent[v - 16] as usize * k]);
+        }
+        let row = v * k;
+        if rule.include_self {
+            sums[row].add(i128::from(base[v]));
+        }
+        let rate = if !rule.requires_active || active[v] { rule.rate_bp_by_rank[paid_as[v] as usize] } else { 0 };
+        // Buckets 0..reached were paid less than `rate`: they pay v the difference.
+        let reached = levels.partition_point(|&level| level <= rate);
+        if reached > 0 {
+            let mut numerator = Some(0i128);
+            let mut moved = A::default();
+            for j in 0..reached {
+                let bucket = std::mem::take(&mut sums[row + j]);
+                numerator = numerator
+                    .and_then(|x| bucket.get().checked_mul(i128::from(rate - paid(j))).and_then(|s| x.checked_add(s)));
+                moved.add(bucket.get());
+            }
+            if reached < k {
+                sums[row + reached].add(moved.get());
+            }
+            let pay = match numerator {
+                Some(x) => to_minor(x, plan.rounding, || format!("differential bonus of member row {v}")),
+                None => Err(KernelError::Overflow { context: "differential bonus".into(), row: Some(v) }),
+            };
+            match pay {
+                Ok(x) => amount[v] = x,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if !rule.include_self {
+            sums[row].add(i128::from(base[v]));
         }
         let p = parent[v];
-        let rate = if eligible(v) { rate_of(v) } else { 0 };
-        for (j, &level) in levels.iter().enumerate() {
-            reach[v * k + j] =
-                if rate >= level { v as u32 } else if p == NONE { NONE } else { reach[p as usize * k + j] };
+        if p != NONE {
+            let up = p as usize * k;
+            for j in 0..k {
+                let x = sums[row + j].get();
+                sums[up + j].add(x);
+            }
         }
     });
-    // What a step of a walk reads of an earner, packed: its rate (0 if it may not earn) and its sponsor.
-    let step: Vec<(i64, u32)> =
-        (0..n).map(|v| (if eligible(v) { rate_of(v) } else { 0 }, parent[v])).collect();
-    let mut numerators = vec![0i128; n];
-    // Walks go 16 members at a time, step by step, with the next lookups prefetched, so their cache
-    // misses overlap instead of queueing one after another.
-    const BATCH: usize = 16;
-    let mut walkers: Vec<(usize, u32, i64, usize)> = Vec::with_capacity(BATCH); // (member, at, paid_bp, level)
-    let run_batch = |walkers: &mut Vec<(usize, u32, i64, usize)>, numerators: &mut [i128]| {
-        while !walkers.is_empty() {
-            for &(_, at, _, level) in walkers.iter() {
-                crate::id_index::prefetch(&reach[at as usize * k + level]);
-            }
-            let mut i = 0;
-            while i < walkers.len() {
-                let (m, at, paid_bp, mut level) = walkers[i];
-                let earner = reach[at as usize * k + level];
-                if earner == NONE {
-                    walkers.swap_remove(i);
-                    continue;
-                }
-                let (rate, up) = step[earner as usize];
-                numerators[earner as usize] += i128::from(base[m]) * i128::from(rate - paid_bp);
-                while level < k && levels[level] <= rate {
-                    level += 1;
-                }
-                if up == NONE || level >= k {
-                    walkers.swap_remove(i);
-                    continue;
-                }
-                walkers[i] = (m, up, rate, level);
-                crate::id_index::prefetch(&step[up as usize]);
-                i += 1;
-            }
-        }
-    };
-    for (m, &b) in base.iter().enumerate() {
-        if b == 0 || k == 0 {
-            continue;
-        }
-        let start = if rule.include_self { m as u32 } else { parent[m] };
-        if start == NONE {
-            continue;
-        }
-        walkers.push((m, start, 0, 0));
-        if walkers.len() == BATCH {
-            run_batch(&mut walkers, &mut numerators);
-        }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(BonusOutput { amount, breakage: 0, carry: None }),
     }
-    run_batch(&mut walkers, &mut numerators);
-    let amount = numerators
-        .iter()
-        .enumerate()
-        .map(|(row, &x)| to_minor(x, plan.rounding, || format!("differential bonus of member row {row}")))
-        .collect::<Result<Vec<i64>>>()?;
-    Ok(BonusOutput { amount, breakage: 0, carry: None })
 }
 
 /// A member's own base pays the member.

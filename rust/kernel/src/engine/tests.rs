@@ -231,3 +231,30 @@ fn a_differential_without_any_rate_pays_nothing_and_does_not_panic() {
     let out = run_period(&g, &plan, &input).unwrap();
     assert!(out.bonuses[0].amount.iter().all(|&a| a == 0));
 }
+
+#[test]
+fn lines_in_blocks_equal_the_sequential_definition() {
+    // More rows than one block of the parallel writer, with zeros, negatives and empty blocks.
+    let n = 300_000;
+    let mut rng = crate::rng::SplitMix64::new(9);
+    let bonus = |rng: &mut crate::rng::SplitMix64, density: u64| BonusOutput {
+        amount: (0..n)
+            .map(|row| if (70_000..140_000).contains(&row) || rng.below(100) >= density { 0 } else { rng.below(2_000) as i64 - 1_000 })
+            .collect(),
+        ..Default::default()
+    };
+    let bonuses = vec![bonus(&mut rng, 30), bonus(&mut rng, 1), bonus(&mut rng, 90)];
+    let output = PeriodOutput { active: vec![true; n], paid_as: vec![0; n], highest: vec![0; n], bonuses };
+    let mut expected = Lines::default();
+    for row in 0..n {
+        for (b, bonus) in output.bonuses.iter().enumerate() {
+            if bonus.amount[row] != 0 {
+                expected.row.push(row as u32);
+                expected.bonus.push(b as u16);
+                expected.amount.push(bonus.amount[row]);
+            }
+        }
+    }
+    assert!(expected.row.len() > 100_000);
+    assert_eq!(lines(&output), expected);
+}
