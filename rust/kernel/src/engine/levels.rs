@@ -40,7 +40,7 @@ pub(super) fn deep_enough(rule: &LevelRule, rank: u16, level: usize) -> bool {
 
 /// A per-earner numerator accumulator: i64 when the period's bases cannot overflow it (the usual
 /// case: half the memory traffic), i128 otherwise.
-pub(super) trait Numerator: Copy + Default + Send {
+pub(super) trait Numerator: Copy + Default + Send + Sync {
     fn add(&mut self, share: i128);
     fn get(self) -> i128;
 }
@@ -156,8 +156,10 @@ fn level_sums<A: Numerator>(
             }
         }
     }
+    use rayon::prelude::*;
     let amount = numerators
-        .iter()
+        .par_iter()
+        .with_min_len(1 << 16)
         .enumerate()
         .map(|(row, &x)| to_minor(x.get(), plan.rounding, || format!("level bonus of member row {row}")))
         .collect::<Result<Vec<i64>>>()?;

@@ -16,6 +16,10 @@ pub(super) fn resolve(
     let n = genealogy.len();
     let tree = genealogy.tree(Tree::Sponsor);
     let needs_gv = plan.ranks.iter().any(|r| r.min_gv.is_some());
+    if !needs_gv && plan.ranks.iter().all(|r| r.legs == 0) {
+        // Ranks on the member's own PV only (many package plans): no tree walk, every core.
+        return Ok(own_ranks(plan, pv, status_active, rank_override));
+    }
     // A leg's PV is its top member's group PV (subtree sum).
     let group_pv = if needs_gv { genealogy.rollup(Tree::Sponsor, RollupOp::Sum, Some(pv))? } else { Vec::new() };
     let mut paid_as = vec![0u16; n];
@@ -90,4 +94,26 @@ pub(super) fn resolve(
         }
     });
     Ok(paid_as)
+}
+
+/// Paid-as ranks when no rank reads the downline: the highest rank whose `min_pv` the member meets.
+fn own_ranks(plan: &PlanSpec, pv: &[i64], status_active: &[bool], rank_override: Option<&[u16]>) -> Vec<u16> {
+    use rayon::prelude::*;
+    (0..pv.len())
+        .into_par_iter()
+        .with_min_len(1 << 16)
+        .map(|v| {
+            let overridden = rank_override.map_or(NO_VALUE, |o| o[v]);
+            if overridden != NO_VALUE {
+                return overridden;
+            }
+            if !status_active[v] {
+                return 0;
+            }
+            (1..plan.ranks.len())
+                .rev()
+                .find(|&r| !plan.ranks[r].assigned && plan.ranks[r].min_pv.is_none_or(|min| pv[v] >= min))
+                .unwrap_or(0) as u16
+        })
+        .collect()
 }

@@ -110,8 +110,10 @@ fn stair_sums<A: Numerator>(
 
 /// A member's own base pays the member.
 pub(super) fn rebate(plan: &PlanSpec, rule: &RebateRule, base: &[i64], active: &[bool]) -> Result<BonusOutput> {
+    use rayon::prelude::*;
     let amount = base
-        .iter()
+        .par_iter()
+        .with_min_len(1 << 16)
         .enumerate()
         .map(|(m, &b)| {
             if rule.requires_active && !active[m] {
