@@ -97,6 +97,8 @@ pub enum KernelError {
     UnknownIds { message: String, rows: Vec<usize> },
     /// A plan that cannot run (checked again in the kernel; plans are validated when loaded).
     Plan { message: String },
+    /// A ledger row breaks a rule of `ledger-hashing.md` (field rules, a repeated tx_id); `row` is its row.
+    Ledger { message: String, row: Option<usize> },
     /// A sum left the int64 range; `context` names what, `row` the member row where it happened.
     Overflow { context: String, row: Option<usize> },
 }
@@ -115,6 +117,7 @@ impl fmt::Display for KernelError {
             KernelError::InvalidInput { message } => f.write_str(message),
             KernelError::UnknownIds { message, .. } => f.write_str(message),
             KernelError::Plan { message } => f.write_str(message),
+            KernelError::Ledger { message, .. } => f.write_str(message),
             KernelError::Overflow { context, row: Some(row) } => write!(f, "int64 overflow: {context} at member row {row}"),
             KernelError::Overflow { context, row: None } => write!(f, "int64 overflow: {context}"),
         }

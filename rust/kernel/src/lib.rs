@@ -12,6 +12,7 @@ pub mod error;
 pub mod genealogy;
 mod id_index;
 pub mod keys;
+pub mod ledger;
 pub mod rng;
 pub mod rollup;
 pub mod synth;
