@@ -3,9 +3,10 @@
 Exact to the cent (integers end to end), audit-ready, and fast: Rust kernels over Arrow arrays.
 """
 
+from . import ledger
 from ._mlm_core import __version__
 from .engine import PeriodResult, run_period
-from .errors import AmountOverflowError, GenealogyError, InputError, MlmCoreError, PlanError
+from .errors import AmountOverflowError, GenealogyError, InputError, LedgerError, MlmCoreError, PlanError
 from .genealogy import Genealogy, validate_genealogy
 from .periods import assemble_periods
 from .plan import Plan
@@ -15,12 +16,14 @@ __all__ = [
     "Genealogy",
     "GenealogyError",
     "InputError",
+    "LedgerError",
     "MlmCoreError",
     "PeriodResult",
     "Plan",
     "PlanError",
     "__version__",
     "assemble_periods",
+    "ledger",
     "run_period",
     "validate_genealogy",
 ]

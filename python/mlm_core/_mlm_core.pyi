@@ -9,6 +9,9 @@ __all__ = [
     "__version__",
     "build_genealogy",
     "explain_level",
+    "ledger_merkle_root",
+    "ledger_seal",
+    "ledger_verify",
     "panic_guard_selftest",
     "run_period",
     "synth_placement",
@@ -59,4 +62,15 @@ def run_period(
 ) -> dict[str, Any]: ...
 def explain_level(
     genealogy: GenealogyCore, plan: PlanCore, bonus: int, base: Any, active: Any, paid_as: Any, row: int
+) -> dict[str, Any]: ...
+def ledger_seal(columns: list[Any], head_columns: list[Any]) -> dict[str, Any]: ...
+def ledger_merkle_root(leaves: Any) -> bytes: ...
+def ledger_verify(
+    columns: list[Any],
+    seq: Any,
+    leaf: Any,
+    chain: Any,
+    start_heads: list[Any],
+    published_heads: list[Any],
+    published_root: bytes | None = None,
 ) -> dict[str, Any]: ...

@@ -54,5 +54,21 @@ class AmountOverflowError(MlmCoreError, OverflowError):
         self.row = row
 
 
+class LedgerError(MlmCoreError):
+    """A ledger row or posting breaks a rule of the ledger (``ledger-hashing.md``): a repeated ``tx_id``, a
+    field rule, the same ``tx_id`` posted with other fields, a balance that may not go below zero.
+    ``row`` is the input row when known, ``tx_id`` the transaction."""
+
+    def __init__(self, message: str, *, row: int | None = None, tx_id: str | None = None) -> None:
+        super().__init__(message)
+        self.row = row
+        self.tx_id = tx_id
+
+
 class InternalError(MlmCoreError):
     """A kernel failed in a way it never should (a bug in mlm_core, not in the input): please report it."""
+
+
+class StoreError(MlmCoreError):
+    """The e-wallet store cannot do what was asked of its database: the file is open by another writer
+    process, cannot be opened, or DuckDB refused a write (nothing was written then)."""

@@ -33,6 +33,7 @@ pub fn to_py_err(py: Python<'_>, err: KernelError) -> PyErr {
             err
         }
         KernelError::Plan { message } => raise(py, "PlanError", message),
+        KernelError::Ledger { message, row } => raise_with(py, "LedgerError", message, row),
         KernelError::Overflow { row, .. } => raise_with(py, "AmountOverflowError", err.to_string(), row),
     }
 }

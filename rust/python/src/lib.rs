@@ -7,6 +7,7 @@ mod engine;
 mod errors;
 mod genealogy;
 mod huge_pages;
+mod ledger;
 mod synth;
 
 #[global_allocator]
@@ -31,6 +32,9 @@ fn _mlm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(genealogy::validate_genealogy, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_sponsors, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_placement, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::ledger_seal, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::ledger_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::ledger_merkle_root, m)?)?;
     m.add_function(wrap_pyfunction!(panic_guard_selftest, m)?)?;
     Ok(())
 }
