@@ -67,6 +67,7 @@ def test_spec_vectors_byte_for_byte() -> None:
     assert ledger.merkle_root(leaves.slice(0, 2)).hex() == \
         "b921a3483880268703c00827d26dca53cb33a57c306b36d776df222e42e3207c"
     assert ledger.merkle_root(pa.array([], pa.binary())) == hashlib.sha256(b"").digest()
+    assert ledger.merkle_root([]) == hashlib.sha256(b"").digest()
 
 
 @settings(max_examples=300, deadline=None)

@@ -139,6 +139,8 @@ def seal(transactions: Any, *, heads: Any = None) -> pa.Table:
 def merkle_root(leaves: Any) -> bytes:
     """The RFC 6962 Merkle tree hash over 32-byte leaf hashes, in order (not hashed again)."""
     array = _arrow.as_array(leaves, "leaves")
+    if pa.types.is_null(array.type) and array.null_count == 0:  # an empty list: no leaves
+        array = array.cast(pa.binary())
     if pa.types.is_fixed_size_binary(array.type) or pa.types.is_large_binary(array.type):
         array = array.cast(pa.binary())
     if not pa.types.is_binary(array.type):
