@@ -33,3 +33,7 @@ def test_quick_start_runs_and_matches_its_comments(monkeypatch: pytest.MonkeyPat
     result2 = namespace["result2"]
     lines2 = [(x["member_id"], x["bonus"], x["amount"]) for x in result2.lines.to_pylist()]  # type: ignore[attr-defined]
     assert lines2 == [("A", "sponsor", 50000), ("A", "match", 80000), ("B", "cashback", 17500)]
+    # The wallet block: A's 1040 less a 500 withdrawal, B's 900; the stored ledger verifies.
+    balances = {(x["wallet_id"], x["balance_minor"]) for x in namespace["balances"].to_pylist()}  # type: ignore[attr-defined]
+    assert balances == {("A", 540), ("B", 900)}
+    assert namespace["audit"].ok  # type: ignore[attr-defined]
