@@ -177,12 +177,9 @@ def verify(sealed: Any, *, start_heads: Any = None, published_heads: Any = None,
         "code": raw["code"],
         "detail": raw["detail"],
     })
-    wallets = _strings(table, "wallet_id")
-    heads = pa.table({
-        "wallet_id": wallets.take(raw["head_row"]) if len(raw["head_row"]) else pa.array([], pa.string()),
-        "seq": raw["head_seq"],
-        "chain": raw["head_chain"],
-    })
+    # Each wallet's head is its last row: the stored seq and chain there.
+    heads = pa.table({"wallet_id": _strings(table, "wallet_id"), "seq": seq,
+                      "chain": _binary(table, "chain")}).take(raw["head_row"])
     return VerifyReport(problems, heads, raw["root"])
 
 

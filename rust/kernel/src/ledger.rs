@@ -127,53 +127,175 @@ pub fn merkle_root(leaves: &[Hash]) -> Hash {
     level[0]
 }
 
-const SHARDS: usize = 64;
+fn bytes_at<'a>(column: &StrKeys<'a, i32>, row: usize) -> &'a [u8] {
+    if column.validity.is_some_and(|v| !v.is_valid(row)) {
+        return &[];
+    }
+    &column.data[column.offsets[row] as usize..column.offsets[row + 1] as usize]
+}
 
-fn shard_of(bytes: &[u8]) -> usize {
+/// A well-mixed 64-bit hash of an id (Fx, then the SplitMix64 finaliser).
+fn key_hash(bytes: &[u8]) -> u64 {
     let mut hasher = FxHasher::default();
     hasher.write(bytes);
-    (hasher.finish() >> 40) as usize % SHARDS
+    let mut z = hasher.finish();
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
-/// Rows grouped by a hash of `key`, each group in row order.
-fn shards(n: usize, key: impl Fn(usize) -> usize + Sync) -> Vec<Vec<u32>> {
-    let shard: Vec<u8> = (0..n).into_par_iter().with_min_len(1 << 14).map(|r| key(r) as u8).collect();
-    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
-    for (row, &s) in shard.iter().enumerate() {
-        groups[s as usize].push(row as u32);
+const NO_ROW: u32 = u32::MAX;
+
+/// Per-row values written in parallel by workers that own disjoint rows (each row belongs to exactly one
+/// hash bucket or one wallet part). Writing in place saves a scatter pass over 10M rows.
+struct Disjoint<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: the pointer comes from a Vec that outlives every worker (the parallel loop ends before the Vec
+// is used again), and concurrent workers only touch rows they own, so no element is shared.
+unsafe impl<T: Send> Sync for Disjoint<T> {}
+
+impl<T: Copy> Disjoint<T> {
+    fn new(values: &mut [T]) -> Self {
+        Disjoint { ptr: values.as_mut_ptr(), len: values.len() }
     }
-    groups
+    #[inline]
+    fn set(&self, row: usize, value: T) {
+        assert!(row < self.len, "row out of range");
+        // SAFETY: in bounds (checked above); only the owner of `row` writes or reads it.
+        unsafe { *self.ptr.add(row) = value }
+    }
+    #[inline]
+    fn get(&self, row: usize) -> T {
+        assert!(row < self.len, "row out of range");
+        // SAFETY: as in `set`: the owner of `row` wrote it earlier on this thread.
+        unsafe { *self.ptr.add(row) }
+    }
 }
 
-/// For every row whose tx_id is on an earlier row, that earlier (first) row.
-fn repeated_tx_ids(t: &Transactions<'_>) -> Vec<(usize, usize)> {
-    let groups = shards(t.len(), |r| shard_of(t.tx_id.get(r).unwrap_or_default()));
-    let mut repeats: Vec<(usize, usize)> = groups
-        .par_iter()
-        .flat_map_iter(|rows| {
-            let mut first: FxHashMap<Option<&[u8]>, u32> = FxHashMap::default();
-            first.reserve(rows.len());
-            let mut found = Vec::new();
-            for &r in rows {
-                let earlier = *first.entry(t.tx_id.get(r as usize)).or_insert(r);
-                if earlier != r {
-                    found.push((r as usize, earlier as usize));
+/// Rows with equal values of a string column, linked: `previous[r]` is the last earlier row with the
+/// same value (`NO_ROW` for a value's first row), `first[r]` that value's first row, `last[r]` whether
+/// no later row has it. Rows are bucketed by the top bits of a hash so that each bucket's table stays
+/// in cache; values are confirmed byte for byte, so a hash collision costs time, never a wrong link.
+struct Linked {
+    hashes: Vec<u64>,
+    previous: Vec<u32>,
+    first: Vec<u32>,
+    last: Vec<bool>,
+}
+
+fn link_equal(column: &StrKeys<'_, i32>, n: usize) -> Linked {
+    link_equal_by(column, n, key_hash)
+}
+
+fn link_equal_by(column: &StrKeys<'_, i32>, n: usize, hash: impl Fn(&[u8]) -> u64 + Sync) -> Linked {
+    const BITS: u32 = 10;
+    let hashes: Vec<u64> = (0..n).into_par_iter().with_min_len(1 << 14).map(|r| hash(bytes_at(column, r))).collect();
+    let bucket = |h: u64| (h >> (64 - BITS)) as usize;
+    let mut start = vec![0usize; (1 << BITS) + 1];
+    for &h in &hashes {
+        start[bucket(h) + 1] += 1;
+    }
+    for b in 0..(1 << BITS) {
+        start[b + 1] += start[b];
+    }
+    // (hash, row) by bucket, each bucket in row order.
+    let mut pairs = vec![(0u64, 0u32); n];
+    let mut at = start.clone();
+    for (row, &h) in hashes.iter().enumerate() {
+        let b = bucket(h);
+        pairs[at[b]] = (h, row as u32);
+        at[b] += 1;
+    }
+    let mut previous = vec![NO_ROW; n];
+    let mut first = vec![0u32; n];
+    let mut last = vec![true; n];
+    let (prev_out, first_out, last_out) = (Disjoint::new(&mut previous), Disjoint::new(&mut first), Disjoint::new(&mut last));
+    (0..1usize << BITS).into_par_iter().for_each(|b| {
+        let rows = &pairs[start[b]..start[b + 1]];
+        // value -> (its latest row, its first row)
+        let mut by_hash: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
+        by_hash.reserve(rows.len());
+        let mut exact: FxHashMap<&[u8], (u32, u32)> = FxHashMap::default();
+        for (i, &(h, r)) in rows.iter().enumerate() {
+            // A bucket's rows are spread over the batch: fetch the offsets, then the bytes, of rows ahead.
+            if let Some(&(_, ahead)) = rows.get(i + 16) {
+                crate::id_index::prefetch(&column.offsets[ahead as usize]);
+            }
+            if let Some(&(_, soon)) = rows.get(i + 8) {
+                let at = column.offsets[soon as usize] as usize;
+                if at < column.data.len() {
+                    crate::id_index::prefetch(&column.data[at]);
                 }
             }
-            found
-        })
-        .collect();
-    repeats.sort_unstable();
-    repeats
+            let entry = match by_hash.get_mut(&h) {
+                None => {
+                    by_hash.insert(h, (r, r));
+                    first_out.set(r as usize, r);
+                    continue;
+                }
+                Some(entry) if bytes_at(column, entry.0 as usize) == bytes_at(column, r as usize) => entry,
+                // Two values, one hash: the second and later ones are kept exactly.
+                Some(_) => match exact.get_mut(bytes_at(column, r as usize)) {
+                    Some(entry) => entry,
+                    None => {
+                        exact.insert(bytes_at(column, r as usize), (r, r));
+                        first_out.set(r as usize, r);
+                        continue;
+                    }
+                },
+            };
+            prev_out.set(r as usize, entry.0);
+            last_out.set(entry.0 as usize, false);
+            first_out.set(r as usize, entry.1);
+            entry.0 = r;
+        }
+    });
+    Linked { hashes, previous, first, last }
 }
 
-/// Every row's leaf, or the first row (lowest) that breaks a field rule and why.
-fn leaves(t: &Transactions<'_>) -> Vec<std::result::Result<Hash, String>> {
-    (0..t.len())
-        .into_par_iter()
-        .with_min_len(1 << 12)
-        .map_init(|| Vec::with_capacity(256), |buf, r| canonical(t, r, buf).map(|()| leaf_of(buf)))
-        .collect()
+impl Linked {
+    /// Workers over the values: each takes the rows of the values whose hash falls in its part, in row
+    /// order, so whatever it reads or writes per row streams forward.
+    fn parts(&self) -> usize {
+        2 * rayon::current_num_threads().max(1)
+    }
+    fn rows(&self, part: usize) -> impl Iterator<Item = usize> + '_ {
+        let parts = self.parts() as u64;
+        self.hashes.iter().enumerate().filter(move |(_, &h)| (h & 0xFFFF_FFFF) % parts == part as u64).map(|(r, _)| r)
+    }
+}
+
+/// Each row whose tx_id is on an earlier row, with the first row that carries it, in row order.
+fn repeated_tx_ids(t: &Transactions<'_>) -> Vec<(usize, usize)> {
+    let linked = link_equal(&t.tx_id, t.len());
+    (0..t.len()).filter(|&r| linked.previous[r] != NO_ROW).map(|r| (r, linked.first[r] as usize)).collect()
+}
+
+/// Every row's leaf (zeros where a field rule is broken), and the rows that break one, with why.
+fn leaves(t: &Transactions<'_>) -> (Vec<Hash>, Vec<(usize, String)>) {
+    const CHUNK: usize = 1 << 12;
+    let mut leaf = vec![ZERO; t.len()];
+    let mut errors: Vec<(usize, String)> = leaf
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .flat_map_iter(|(c, chunk)| {
+            let mut buf = Vec::with_capacity(256);
+            let mut errors = Vec::new();
+            for (i, slot) in chunk.iter_mut().enumerate() {
+                let row = c * CHUNK + i;
+                match canonical(t, row, &mut buf) {
+                    Ok(()) => *slot = leaf_of(&buf),
+                    Err(message) => errors.push((row, message)),
+                }
+            }
+            errors
+        })
+        .collect();
+    errors.sort_unstable_by_key(|e| e.0);
+    (leaf, errors)
 }
 
 #[derive(Debug)]
@@ -188,43 +310,35 @@ pub struct Sealed {
 pub fn seal(t: &Transactions<'_>, heads: &FxHashMap<&[u8], Head>) -> Result<Sealed> {
     t.check_lengths()?;
     let n = t.len();
-    let leaves = leaves(t);
-    if let Some((row, Err(message))) = leaves.iter().enumerate().find(|(_, l)| l.is_err()) {
-        return Err(t.ledger_error(row, message));
+    if u32::try_from(n).is_err() {
+        return Err(crate::error::invalid("a batch holds at most 2^32 - 2 rows"));
+    }
+    let (leaf, errors) = leaves(t);
+    if let Some((row, message)) = errors.first() {
+        return Err(t.ledger_error(*row, message));
     }
     if let Some(&(row, earlier)) = repeated_tx_ids(t).first() {
         return Err(t.ledger_error(row, &format!("repeats the tx_id of row {earlier} in this batch")));
     }
-    let leaf: Vec<Hash> = leaves.into_iter().map(|l| l.unwrap_or(ZERO)).collect();
-    let groups = shards(n, |r| shard_of(t.wallet(r)));
-    let chained: Vec<Result<Vec<(u64, Hash)>>> = groups
-        .par_iter()
-        .map(|rows| {
-            let mut state: FxHashMap<&[u8], Head> = FxHashMap::default();
-            rows.iter()
-                .map(|&r| {
-                    let r = r as usize;
-                    let wallet = t.wallet(r);
-                    let head = state.entry(wallet).or_insert_with(|| heads.get(wallet).copied().unwrap_or(Head { seq: 0, chain: ZERO }));
-                    head.seq = head
-                        .seq
-                        .checked_add(1)
-                        .filter(|&s| s <= i64::MAX as u64)
-                        .ok_or_else(|| t.ledger_error(r, "the wallet's seq leaves int64"))?;
-                    head.chain = chain_of(head.seq, &head.chain, &leaf[r]);
-                    Ok((head.seq, head.chain))
-                })
-                .collect()
-        })
-        .collect();
+    let wallets = link_equal(&t.wallet_id, n);
     let mut seq = vec![0i64; n];
     let mut chain = vec![ZERO; n];
-    for (rows, result) in groups.iter().zip(chained) {
-        for (&r, (s, c)) in rows.iter().zip(result?) {
-            seq[r as usize] = s as i64;
-            chain[r as usize] = c;
+    let (seq_out, chain_out) = (Disjoint::new(&mut seq), Disjoint::new(&mut chain));
+    (0..wallets.parts()).into_par_iter().try_for_each(|part| {
+        for r in wallets.rows(part) {
+            let before = wallets.previous[r];
+            let (seq_before, chain_before) = if before == NO_ROW {
+                let head = heads.get(t.wallet(r)).copied().unwrap_or(Head { seq: 0, chain: ZERO });
+                (i64::try_from(head.seq).map_err(|_| t.ledger_error(r, "the wallet's head seq leaves int64"))?, head.chain)
+            } else {
+                (seq_out.get(before as usize), chain_out.get(before as usize))
+            };
+            let next = seq_before.checked_add(1).ok_or_else(|| t.ledger_error(r, "the wallet's seq leaves int64"))?;
+            seq_out.set(r, next);
+            chain_out.set(r, chain_of(next as u64, &chain_before, &leaf[r]));
         }
-    }
+        Ok(())
+    })?;
     Ok(Sealed { seq, leaf, chain })
 }
 
@@ -274,9 +388,25 @@ pub struct Stored<'a> {
 pub struct Verified {
     /// Ordered by row; head problems (in published order) and the root problem last.
     pub findings: Vec<Finding>,
-    /// Every wallet seen, in first-appearance order: (first row, wallet, last stored seq and chain).
-    pub heads: Vec<(usize, Vec<u8>, i64, Vec<u8>)>,
+    /// Every wallet's last row (its head: the stored seq and chain there), in first-appearance order.
+    pub heads: Vec<usize>,
     pub root: Hash,
+}
+
+/// The values of a binary column as 32-byte hashes without a copy, when every value is present and
+/// 32 bytes long (a column of hashes, as `seal` writes it).
+pub fn fixed_hashes<'a>(column: &StrKeys<'a, i32>) -> Option<&'a [Hash]> {
+    let n = column.offsets.len().checked_sub(1)?;
+    if column.validity.is_some() {
+        return None;
+    }
+    let start = column.offsets[0] as usize;
+    let evenly = column.offsets.windows(2).all(|w| w[1] - w[0] == 32);
+    if !evenly {
+        return None;
+    }
+    let (hashes, _) = column.data.get(start..start + 32 * n)?.as_chunks::<32>();
+    Some(hashes)
 }
 
 fn hash_of(bytes: Option<&[u8]>) -> Option<Hash> {
@@ -297,89 +427,77 @@ pub fn verify(
     if stored.seq.len() != n || stored.leaf.len() != n || stored.chain.len() != n {
         return Err(crate::error::invalid("seq, leaf and chain must have one value per row"));
     }
-    let recomputed = leaves(t);
+    let (recomputed, errors) = leaves(t);
+    let bad_fields: FxHashMap<usize, String> = errors.into_iter().collect();
     let earlier_row: FxHashMap<usize, usize> = repeated_tx_ids(t).into_iter().collect();
-    let groups = shards(n, |r| shard_of(t.wallet(r)));
-    struct WalletEnd<'w> {
-        first_row: usize,
-        last_row: usize,
-        wallet: &'w [u8],
-        failed: bool,
-    }
-    let per_shard: Vec<(Vec<Finding>, Vec<WalletEnd<'_>>)> = groups
-        .par_iter()
-        .map(|rows| {
+    let wallets = link_equal(&t.wallet_id, n);
+    // failed[r]: the wallet of row r had a problem at r or before (only its first is reported).
+    let mut failed = vec![false; n];
+    let failed_out = Disjoint::new(&mut failed);
+    let mut findings: Vec<Finding> = (0..wallets.parts())
+        .into_par_iter()
+        .flat_map_iter(|part| {
             let mut findings = Vec::new();
-            // wallet -> (index into ends, stored seq and chain of its last row: at first its start head)
-            let mut state: FxHashMap<&[u8], (usize, i64, Option<Hash>)> = FxHashMap::default();
-            let mut ends: Vec<WalletEnd<'_>> = Vec::new();
-            for &r in rows {
-                let r = r as usize;
-                let wallet = t.wallet(r);
-                let entry = state.entry(wallet).or_insert_with(|| {
-                    ends.push(WalletEnd { first_row: r, last_row: r, wallet, failed: false });
-                    let head = start.get(wallet).copied().unwrap_or(Head { seq: 0, chain: ZERO });
-                    (ends.len() - 1, head.seq as i64, Some(head.chain))
-                });
-                let end = &mut ends[entry.0];
-                end.last_row = r;
-                let (previous_seq, previous_chain) = (entry.1, entry.2);
-                let seq = stored.seq[r];
-                entry.1 = seq;
-                entry.2 = hash_of(stored.chain.get(r));
-                if end.failed {
+            for r in wallets.rows(part) {
+                let before = wallets.previous[r];
+                if before != NO_ROW && failed_out.get(before as usize) {
+                    failed_out.set(r, true);
                     continue;
                 }
+                let wallet = t.wallet(r);
+                let (previous_seq, previous_chain) = if before == NO_ROW {
+                    let head = start.get(wallet).copied().unwrap_or(Head { seq: 0, chain: ZERO });
+                    (i128::from(head.seq), Some(head.chain))
+                } else {
+                    (i128::from(stored.seq[before as usize]), hash_of(stored.chain.get(before as usize)))
+                };
+                let seq = stored.seq[r];
                 let leaf = hash_of(stored.leaf.get(r));
                 let chain = hash_of(stored.chain.get(r));
-                let found = match &recomputed[r] {
-                    Err(message) => Some((Problem::BadField, message.clone())),
-                    Ok(_) if seq < 0 => Some((Problem::BadField, format!("seq {seq} is negative"))),
-                    Ok(_) if leaf.is_none() => Some((Problem::BadField, "leaf is not 32 bytes".to_string())),
-                    Ok(_) if chain.is_none() => Some((Problem::BadField, "chain is not 32 bytes".to_string())),
-                    Ok(_) if earlier_row.contains_key(&r) => {
-                        Some((Problem::DuplicateTxId, format!("tx_id also on row {}", earlier_row[&r])))
-                    }
-                    Ok(_) if seq != previous_seq.wrapping_add(1) => Some((
-                        Problem::SequenceGap,
-                        format!("expected seq {}, found {seq}", i128::from(previous_seq) + 1),
-                    )),
-                    Ok(fresh) if leaf != Some(*fresh) => {
-                        Some((Problem::LeafMismatch, "row fields do not hash to the stored leaf".to_string()))
-                    }
-                    Ok(fresh) if previous_chain.map(|p| chain_of(seq as u64, &p, fresh)) != chain => Some((
-                        Problem::ChainMismatch,
-                        format!("chain at seq {seq} does not follow from the previous chain"),
-                    )),
-                    Ok(_) => None,
+                let fresh = &recomputed[r];
+                let found = if let Some(message) = bad_fields.get(&r) {
+                    Some((Problem::BadField, message.clone()))
+                } else if seq < 0 {
+                    Some((Problem::BadField, format!("seq {seq} is negative")))
+                } else if leaf.is_none() {
+                    Some((Problem::BadField, "leaf is not 32 bytes".to_string()))
+                } else if chain.is_none() {
+                    Some((Problem::BadField, "chain is not 32 bytes".to_string()))
+                } else if let Some(earlier) = earlier_row.get(&r) {
+                    Some((Problem::DuplicateTxId, format!("tx_id also on row {earlier}")))
+                } else if i128::from(seq) != previous_seq + 1 {
+                    Some((Problem::SequenceGap, format!("expected seq {}, found {seq}", previous_seq + 1)))
+                } else if leaf != Some(*fresh) {
+                    Some((Problem::LeafMismatch, "row fields do not hash to the stored leaf".to_string()))
+                } else if previous_chain.map(|p| chain_of(seq as u64, &p, fresh)) != chain {
+                    Some((Problem::ChainMismatch, format!("chain at seq {seq} does not follow from the previous chain")))
+                } else {
+                    None
                 };
                 if let Some((problem, detail)) = found {
-                    end.failed = true;
+                    failed_out.set(r, true);
                     findings.push(Finding { row: Some(r), wallet: Some(wallet.to_vec()), problem, detail });
                 }
             }
-            (findings, ends)
+            findings
         })
         .collect();
-    let mut findings: Vec<Finding> = Vec::new();
-    let mut ends: Vec<WalletEnd<'_>> = Vec::new();
-    for (f, e) in per_shard {
-        findings.extend(f);
-        ends.extend(e);
-    }
     findings.sort_by_key(|f| f.row);
-    ends.sort_by_key(|e| e.first_row);
-    let by_wallet: FxHashMap<&[u8], &WalletEnd<'_>> = ends.iter().map(|e| (e.wallet, e)).collect();
+    // Each wallet's last row, in the order the wallets first appear.
+    let mut ends: Vec<usize> = (0..n).filter(|&r| wallets.last[r]).collect();
+    ends.sort_unstable_by_key(|&r| wallets.first[r]);
+    let by_wallet: FxHashMap<&[u8], usize> =
+        if published.is_empty() { FxHashMap::default() } else { ends.iter().map(|&r| (t.wallet(r), r)).collect() };
     for &(wallet, head) in published {
         let found = match by_wallet.get(wallet) {
-            Some(end) if end.failed => None,
-            Some(end) => {
-                let seq = stored.seq[end.last_row];
-                let chain = stored.chain.get(end.last_row);
+            Some(&end) if failed[end] => None,
+            Some(&end) => {
+                let seq = stored.seq[end];
+                let chain = stored.chain.get(end);
                 if seq != head.seq as i64 {
-                    Some((Some(end.last_row), format!("ledger ends at seq {seq}, published head is seq {}", head.seq)))
+                    Some((Some(end), format!("ledger ends at seq {seq}, published head is seq {}", head.seq)))
                 } else if chain != Some(&head.chain[..]) {
-                    Some((Some(end.last_row), format!("chain differs from the published head at seq {seq}")))
+                    Some((Some(end), format!("chain differs from the published head at seq {seq}")))
                 } else {
                     None
                 }
@@ -393,8 +511,13 @@ pub fn verify(
         }
     }
     // The root covers the stored leaves; one that is not 32 bytes (already a bad_field) counts as zeros.
-    let stored_leaves: Vec<Hash> = (0..n).into_par_iter().with_min_len(1 << 14).map(|r| hash_of(stored.leaf.get(r)).unwrap_or(ZERO)).collect();
-    let root = merkle_root(&stored_leaves);
+    let root = match fixed_hashes(&stored.leaf) {
+        Some(leaves) => merkle_root(leaves),
+        None => {
+            let copied: Vec<Hash> = (0..n).into_par_iter().with_min_len(1 << 14).map(|r| hash_of(stored.leaf.get(r)).unwrap_or(ZERO)).collect();
+            merkle_root(&copied)
+        }
+    };
     if published_root.is_some_and(|p| p != root) {
         findings.push(Finding {
             row: None,
@@ -403,10 +526,7 @@ pub fn verify(
             detail: "batch root differs from the published root".to_string(),
         });
     }
-    let heads = ends
-        .iter()
-        .map(|e| (e.first_row, e.wallet.to_vec(), stored.seq[e.last_row], stored.chain.get(e.last_row).unwrap_or_default().to_vec()))
-        .collect();
+    let heads = ends;
     Ok(Verified { findings, heads, root })
 }
 
@@ -498,6 +618,26 @@ mod tests {
             assert_eq!(hex(&merkle_root(&sealed.leaf[..=k])), *root, "root of T1..T{}", k + 1);
         }
         assert_eq!(hex(&merkle_root(&[])), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn equal_values_are_linked_exactly_even_when_hashes_collide() {
+        let values: Vec<String> = (0..5000).map(|i| format!("w{}", (i * 7919) % 613)).collect();
+        let column = Column::new(&values.iter().map(|v| Some(v.as_str())).collect::<Vec<_>>());
+        let view = column.view();
+        // A hash with only 8 values: nearly every lookup meets another value's hash.
+        for linked in [link_equal(&view, values.len()), link_equal_by(&view, values.len(), |b| (b.len() as u64 * 0x9E37) << 50)] {
+            let mut latest: std::collections::HashMap<&str, (u32, u32)> = std::collections::HashMap::new();
+            for (r, v) in values.iter().enumerate() {
+                let expected = latest.get(v.as_str()).copied();
+                assert_eq!(linked.previous[r], expected.map_or(NO_ROW, |e| e.0), "previous of row {r}");
+                assert_eq!(linked.first[r], expected.map_or(r as u32, |e| e.1), "first of row {r}");
+                latest.insert(v, (r as u32, expected.map_or(r as u32, |e| e.1)));
+            }
+            for (r, v) in values.iter().enumerate() {
+                assert_eq!(linked.last[r], latest[v.as_str()].0 == r as u32, "last of row {r}");
+            }
+        }
     }
 
     /// RFC 6962's recursive definition, as written there, for the bottom-up build to be checked against.

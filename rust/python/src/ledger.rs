@@ -89,7 +89,7 @@ fn head_map<'a>(py: Python<'_>, list: &[(&'a [u8], Head)]) -> PyResult<FxHashMap
 /// 32-byte hashes as one binary array, without a copy per value.
 fn hash_array(py: Python<'_>, hashes: Vec<Hash>) -> PyResult<Py<PyAny>> {
     let n = hashes.len();
-    let bytes: Vec<u8> = hashes.into_iter().flatten().collect();
+    let bytes: Vec<u8> = hashes.into_flattened();
     let offsets = OffsetBuffer::new(ScalarBuffer::from((0..=n as i32).map(|i| i * 32).collect::<Vec<i32>>()));
     let array = BinaryArray::new(offsets, Buffer::from_vec(bytes), None);
     Ok(array.into_data().to_pyarrow(py)?.unbind())
@@ -114,13 +114,11 @@ pub fn ledger_seal(py: Python<'_>, columns: &Bound<'_, PyList>, head_columns: &B
 pub fn ledger_merkle_root(py: Python<'_>, leaves: &Bound<'_, PyAny>) -> PyResult<Py<PyBytes>> {
     let array = import_array(py, leaves, "leaves")?;
     let view = strings(py, &array, "leaves")?;
-    let hashes: Vec<Hash> = (0..view.len())
-        .map(|i| {
-
-            view.get(i).and_then(|b| b.try_into().ok()).ok_or_else(|| input_error(py, format!("leaf {i} is not 32 bytes")))
-        })
-        .collect::<PyResult<_>>()?;
-    let root = py.detach(|| ledger::merkle_root(&hashes));
+    let Some(hashes) = ledger::fixed_hashes(&view) else {
+        let bad = (0..view.len()).find(|&i| view.get(i).is_none_or(|b| b.len() != 32)).unwrap_or(0);
+        return Err(input_error(py, format!("leaf {bad} is not 32 bytes")));
+    };
+    let root = py.detach(|| ledger::merkle_root(hashes));
     Ok(PyBytes::new(py, &root).unbind())
 }
 
@@ -162,9 +160,7 @@ pub fn ledger_verify(
     out.set_item("wallet_id", StringArray::from(wallets).into_data().to_pyarrow(py)?)?;
     out.set_item("code", StringArray::from(verified.findings.iter().map(|f| f.problem.as_str()).collect::<Vec<_>>()).into_data().to_pyarrow(py)?)?;
     out.set_item("detail", StringArray::from(verified.findings.iter().map(|f| f.detail.as_str()).collect::<Vec<_>>()).into_data().to_pyarrow(py)?)?;
-    out.set_item("head_row", Int64Array::from(verified.heads.iter().map(|h| h.0 as i64).collect::<Vec<_>>()).into_data().to_pyarrow(py)?)?;
-    out.set_item("head_seq", Int64Array::from(verified.heads.iter().map(|h| h.2).collect::<Vec<_>>()).into_data().to_pyarrow(py)?)?;
-    out.set_item("head_chain", BinaryArray::from(verified.heads.iter().map(|h| h.3.as_slice()).collect::<Vec<_>>()).into_data().to_pyarrow(py)?)?;
+    out.set_item("head_row", Int64Array::from(verified.heads.iter().map(|&r| r as i64).collect::<Vec<_>>()).into_data().to_pyarrow(py)?)?;
     out.set_item("root", PyBytes::new(py, &verified.root))?;
     Ok(out.into_any().unbind())
 }
