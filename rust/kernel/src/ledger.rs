@@ -427,8 +427,6 @@ pub fn verify(
     if stored.seq.len() != n || stored.leaf.len() != n || stored.chain.len() != n {
         return Err(crate::error::invalid("seq, leaf and chain must have one value per row"));
     }
-    let (recomputed, errors) = leaves(t);
-    let bad_fields: FxHashMap<usize, String> = errors.into_iter().collect();
     let earlier_row: FxHashMap<usize, usize> = repeated_tx_ids(t).into_iter().collect();
     let wallets = link_equal(&t.wallet_id, n);
     // failed[r]: the wallet of row r had a problem at r or before (only its first is reported).
@@ -438,6 +436,7 @@ pub fn verify(
         .into_par_iter()
         .flat_map_iter(|part| {
             let mut findings = Vec::new();
+            let mut buf = Vec::with_capacity(256);
             for r in wallets.rows(part) {
                 let before = wallets.previous[r];
                 if before != NO_ROW && failed_out.get(before as usize) {
@@ -454,8 +453,8 @@ pub fn verify(
                 let seq = stored.seq[r];
                 let leaf = hash_of(stored.leaf.get(r));
                 let chain = hash_of(stored.chain.get(r));
-                let fresh = &recomputed[r];
-                let found = if let Some(message) = bad_fields.get(&r) {
+                let fresh = canonical(t, r, &mut buf).map(|()| leaf_of(&buf));
+                let found = if let Err(message) = &fresh {
                     Some((Problem::BadField, message.clone()))
                 } else if seq < 0 {
                     Some((Problem::BadField, format!("seq {seq} is negative")))
@@ -467,9 +466,9 @@ pub fn verify(
                     Some((Problem::DuplicateTxId, format!("tx_id also on row {earlier}")))
                 } else if i128::from(seq) != previous_seq + 1 {
                     Some((Problem::SequenceGap, format!("expected seq {}, found {seq}", previous_seq + 1)))
-                } else if leaf != Some(*fresh) {
+                } else if leaf != fresh.as_ref().ok().copied() {
                     Some((Problem::LeafMismatch, "row fields do not hash to the stored leaf".to_string()))
-                } else if previous_chain.map(|p| chain_of(seq as u64, &p, fresh)) != chain {
+                } else if previous_chain.zip(leaf).map(|(p, l)| chain_of(seq as u64, &p, &l)) != chain {
                     Some((Problem::ChainMismatch, format!("chain at seq {seq} does not follow from the previous chain")))
                 } else {
                     None
