@@ -40,18 +40,25 @@ def commission_batch(n: int) -> pa.Table:
     })
 
 
+def _string(text: str) -> bytes:
+    data = text.encode()
+    return len(data).to_bytes(4, "big") + data
+
+
+def canonical(r: dict[str, Any]) -> bytes:
+    """The spec's canonical bytes, written as a user would with the standard library."""
+    reference = b"\x00" if r["reference"] is None else b"\x01" + _string(r["reference"])
+    return (b"MLMTX\x01" + _string(r["tx_id"]) + _string(r["wallet_id"]) + r["amount"].to_bytes(8, "big", signed=True)
+            + r["currency"].encode() + _string(r["kind"]) + r["created_at"].to_bytes(8, "big", signed=True)
+            + reference)
+
+
 def hashlib_seal(rows: list[dict[str, Any]]) -> list[bytes]:
-    """What a user would write in Python: the spec's canonical bytes, leaf and chain per row."""
+    """What a user would write in Python: canonical bytes, leaf and chain per row."""
     heads: dict[str, tuple[int, bytes]] = {}
     chains = []
     for r in rows:
-        def s(text: str) -> bytes:
-            data = text.encode()
-            return len(data).to_bytes(4, "big") + data
-        ref = b"\x00" if r["reference"] is None else b"\x01" + s(r["reference"])
-        canonical = (b"MLMTX\x01" + s(r["tx_id"]) + s(r["wallet_id"]) + r["amount"].to_bytes(8, "big", signed=True)
-                     + r["currency"].encode() + s(r["kind"]) + r["created_at"].to_bytes(8, "big", signed=True) + ref)
-        leaf = hashlib.sha256(b"\x00" + canonical).digest()
+        leaf = hashlib.sha256(b"\x00" + canonical(r)).digest()
         seq, previous = heads.get(r["wallet_id"], (0, bytes(32)))
         chain = hashlib.sha256(b"\x02" + (seq + 1).to_bytes(8, "big") + previous + leaf).digest()
         heads[r["wallet_id"]] = (seq + 1, chain)
@@ -64,13 +71,7 @@ def hashlib_verify(rows: list[dict[str, Any]]) -> int:
     heads: dict[str, bytes] = {}
     bad = 0
     for r in rows:
-        def s(text: str) -> bytes:
-            data = text.encode()
-            return len(data).to_bytes(4, "big") + data
-        ref = b"\x00" if r["reference"] is None else b"\x01" + s(r["reference"])
-        canonical = (b"MLMTX\x01" + s(r["tx_id"]) + s(r["wallet_id"]) + r["amount"].to_bytes(8, "big", signed=True)
-                     + r["currency"].encode() + s(r["kind"]) + r["created_at"].to_bytes(8, "big", signed=True) + ref)
-        leaf = hashlib.sha256(b"\x00" + canonical).digest()
+        leaf = hashlib.sha256(b"\x00" + canonical(r)).digest()
         previous = heads.get(r["wallet_id"], bytes(32))
         chain = hashlib.sha256(b"\x02" + r["seq"].to_bytes(8, "big") + previous + leaf).digest()
         bad += leaf != r["leaf"] or chain != r["chain"]
