@@ -80,8 +80,9 @@ def _columns(table: pa.Table) -> list[pa.Array]:
     missing = [c for c in FIELDS if c not in table.column_names]
     if missing:
         raise InputError(f"transactions lack column(s) {', '.join(missing)}", column=missing[0])
+    strings = {name: _strings(table, name) for name in ("tx_id", "wallet_id", "currency", "kind", "reference")}
     for name in ("tx_id", "wallet_id", "currency", "kind"):
-        column = _strings(table, name)
+        column = strings[name]
         if column.null_count:
             rows = _arrow.null_rows(column)
             raise InputError(f"{name} is null on {column.null_count} row(s), first at rows {rows}",
@@ -92,8 +93,8 @@ def _columns(table: pa.Table) -> list[pa.Array]:
         if array.null_count:
             rows = _arrow.null_rows(array)
             raise InputError(f"{name} is null on rows {rows}", column=name, rows=rows)
-    return [_strings(table, "tx_id"), _strings(table, "wallet_id"), amount, _strings(table, "currency"),
-            _strings(table, "kind"), created, _strings(table, "reference")]
+    return [strings["tx_id"], strings["wallet_id"], amount, strings["currency"], strings["kind"], created,
+            strings["reference"]]
 
 
 def _binary(table: pa.Table, name: str) -> pa.Array:
@@ -164,12 +165,14 @@ def verify(sealed: Any, *, start_heads: Any = None, published_heads: Any = None,
     seq = _arrow.int64_array(_arrow.column(table, "seq"), "seq", allow_bool=False)
     if seq.null_count:
         raise InputError(f"seq is null on rows {_arrow.null_rows(seq)}", column="seq")
+    columns = _columns(table)
+    chain = _binary(table, "chain")
     raw = _mlm_core.ledger_verify(
-        _columns(table), seq, _binary(table, "leaf"), _binary(table, "chain"),
+        columns, seq, _binary(table, "leaf"), chain,
         _heads(start_heads, "start_heads"), _heads(published_heads, "published_heads"),
         None if published_root is None else bytes(published_root),
     )
-    tx_ids = _strings(table, "tx_id")
+    tx_ids, wallets = columns[0], columns[1]
     rows = raw["row"]
     problems = pa.table({
         "tx_id": tx_ids.take(rows) if len(rows) else pa.array([], pa.string()),
@@ -178,8 +181,7 @@ def verify(sealed: Any, *, start_heads: Any = None, published_heads: Any = None,
         "detail": raw["detail"],
     })
     # Each wallet's head is its last row: the stored seq and chain there.
-    heads = pa.table({"wallet_id": _strings(table, "wallet_id"), "seq": seq,
-                      "chain": _binary(table, "chain")}).take(raw["head_row"])
+    heads = pa.table({"wallet_id": wallets, "seq": seq, "chain": chain}).take(raw["head_row"])
     return VerifyReport(problems, heads, raw["root"])
 
 

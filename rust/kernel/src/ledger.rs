@@ -313,14 +313,16 @@ pub fn seal(t: &Transactions<'_>, heads: &FxHashMap<&[u8], Head>) -> Result<Seal
     if u32::try_from(n).is_err() {
         return Err(crate::error::invalid("a batch holds at most 2^32 - 2 rows"));
     }
-    let (leaf, errors) = leaves(t);
+    // Leaves and the linking of equal ids are independent; side by side, the sequential steps of the
+    // linkings (placing rows in buckets) overlap with hashing.
+    let ((leaf, errors), (repeats, wallets)) =
+        rayon::join(|| leaves(t), || rayon::join(|| repeated_tx_ids(t), || link_equal(&t.wallet_id, n)));
     if let Some((row, message)) = errors.first() {
         return Err(t.ledger_error(*row, message));
     }
-    if let Some(&(row, earlier)) = repeated_tx_ids(t).first() {
+    if let Some(&(row, earlier)) = repeats.first() {
         return Err(t.ledger_error(row, &format!("repeats the tx_id of row {earlier} in this batch")));
     }
-    let wallets = link_equal(&t.wallet_id, n);
     let mut seq = vec![0i64; n];
     let mut chain = vec![ZERO; n];
     let (seq_out, chain_out) = (Disjoint::new(&mut seq), Disjoint::new(&mut chain));
@@ -427,61 +429,75 @@ pub fn verify(
     if stored.seq.len() != n || stored.leaf.len() != n || stored.chain.len() != n {
         return Err(crate::error::invalid("seq, leaf and chain must have one value per row"));
     }
-    let earlier_row: FxHashMap<usize, usize> = repeated_tx_ids(t).into_iter().collect();
-    let wallets = link_equal(&t.wallet_id, n);
-    // failed[r]: the wallet of row r had a problem at r or before (only its first is reported).
-    let mut failed = vec![false; n];
-    let failed_out = Disjoint::new(&mut failed);
-    let mut findings: Vec<Finding> = (0..wallets.parts())
-        .into_par_iter()
-        .flat_map_iter(|part| {
-            let mut findings = Vec::new();
-            let mut buf = Vec::with_capacity(256);
-            for r in wallets.rows(part) {
-                let before = wallets.previous[r];
-                if before != NO_ROW && failed_out.get(before as usize) {
-                    failed_out.set(r, true);
-                    continue;
-                }
-                let wallet = t.wallet(r);
-                let (previous_seq, previous_chain) = if before == NO_ROW {
-                    let head = start.get(wallet).copied().unwrap_or(Head { seq: 0, chain: ZERO });
-                    (i128::from(head.seq), Some(head.chain))
-                } else {
-                    (i128::from(stored.seq[before as usize]), hash_of(stored.chain.get(before as usize)))
-                };
-                let seq = stored.seq[r];
-                let leaf = hash_of(stored.leaf.get(r));
-                let chain = hash_of(stored.chain.get(r));
-                let fresh = canonical(t, r, &mut buf).map(|()| leaf_of(&buf));
-                let found = if let Err(message) = &fresh {
-                    Some((Problem::BadField, message.clone()))
-                } else if seq < 0 {
-                    Some((Problem::BadField, format!("seq {seq} is negative")))
-                } else if leaf.is_none() {
-                    Some((Problem::BadField, "leaf is not 32 bytes".to_string()))
-                } else if chain.is_none() {
-                    Some((Problem::BadField, "chain is not 32 bytes".to_string()))
-                } else if let Some(earlier) = earlier_row.get(&r) {
-                    Some((Problem::DuplicateTxId, format!("tx_id also on row {earlier}")))
-                } else if i128::from(seq) != previous_seq + 1 {
-                    Some((Problem::SequenceGap, format!("expected seq {}, found {seq}", previous_seq + 1)))
-                } else if leaf != fresh.as_ref().ok().copied() {
-                    Some((Problem::LeafMismatch, "row fields do not hash to the stored leaf".to_string()))
-                } else if previous_chain.zip(leaf).map(|(p, l)| chain_of(seq as u64, &p, &l)) != chain {
-                    Some((Problem::ChainMismatch, format!("chain at seq {seq} does not follow from the previous chain")))
-                } else {
-                    None
-                };
-                if let Some((problem, detail)) = found {
-                    failed_out.set(r, true);
-                    findings.push(Finding { row: Some(r), wallet: Some(wallet.to_vec()), problem, detail });
-                }
-            }
-            findings
-        })
-        .collect();
-    findings.sort_by_key(|f| f.row);
+    // Each linking has a sequential step (placing rows in buckets): side by side they overlap.
+    let (tx, wallets) = rayon::join(|| link_equal(&t.tx_id, n), || link_equal(&t.wallet_id, n));
+    // A row's check reads only stored values (its own and its wallet's previous row's), so every row is
+    // checked on its own, in parallel blocks that stream through the columns once; the first problem
+    // of each wallet is picked afterwards. The result is that of checking wallet by wallet, in order.
+    let check = |r: usize, buf: &mut Vec<u8>| -> Option<(Problem, String)> {
+        if let Err(message) = canonical(t, r, buf) {
+            return Some((Problem::BadField, message));
+        }
+        let seq = stored.seq[r];
+        if seq < 0 {
+            return Some((Problem::BadField, format!("seq {seq} is negative")));
+        }
+        let Some(leaf) = hash_of(stored.leaf.get(r)) else {
+            return Some((Problem::BadField, "leaf is not 32 bytes".to_string()));
+        };
+        let Some(chain) = hash_of(stored.chain.get(r)) else {
+            return Some((Problem::BadField, "chain is not 32 bytes".to_string()));
+        };
+        if tx.previous[r] != NO_ROW {
+            return Some((Problem::DuplicateTxId, format!("tx_id also on row {}", tx.first[r])));
+        }
+        let before = wallets.previous[r];
+        let (previous_seq, previous_chain) = if before == NO_ROW {
+            let head = start.get(t.wallet(r)).copied().unwrap_or(Head { seq: 0, chain: ZERO });
+            (i128::from(head.seq), Some(head.chain))
+        } else {
+            (i128::from(stored.seq[before as usize]), hash_of(stored.chain.get(before as usize)))
+        };
+        if i128::from(seq) != previous_seq + 1 {
+            return Some((Problem::SequenceGap, format!("expected seq {}, found {seq}", previous_seq + 1)));
+        }
+        if leaf_of(buf) != leaf {
+            return Some((Problem::LeafMismatch, "row fields do not hash to the stored leaf".to_string()));
+        }
+        if previous_chain.map(|p| chain_of(seq as u64, &p, &leaf)) != Some(chain) {
+            return Some((Problem::ChainMismatch, format!("chain at seq {seq} does not follow from the previous chain")));
+        }
+        None
+    };
+    // The root covers the stored leaves; one that is not 32 bytes (already a bad_field) counts as zeros.
+    let root_of_leaves = || match fixed_hashes(&stored.leaf) {
+        Some(leaves) => merkle_root(leaves),
+        None => {
+            let copied: Vec<Hash> =
+                (0..n).into_par_iter().with_min_len(1 << 14).map(|r| hash_of(stored.leaf.get(r)).unwrap_or(ZERO)).collect();
+            merkle_root(&copied)
+        }
+    };
+    let (mut problems, root): (Vec<(usize, Problem, String)>, Hash) = rayon::join(
+        || {
+            (0..n)
+                .into_par_iter()
+                .with_min_len(1 << 12)
+                .map_init(|| Vec::with_capacity(256), |buf, r| check(r, buf).map(|(p, d)| (r, p, d)))
+                .flatten_iter()
+                .collect()
+        },
+        root_of_leaves,
+    );
+    problems.sort_unstable_by_key(|p| p.0);
+    // A wallet is known by its first row; its first problem is the one reported.
+    let mut failed_wallets: rustc_hash::FxHashSet<u32> = rustc_hash::FxHashSet::default();
+    let mut findings: Vec<Finding> = Vec::new();
+    for (r, problem, detail) in problems {
+        if failed_wallets.insert(wallets.first[r]) {
+            findings.push(Finding { row: Some(r), wallet: Some(t.wallet(r).to_vec()), problem, detail });
+        }
+    }
     // Each wallet's last row, in the order the wallets first appear.
     let mut ends: Vec<usize> = (0..n).filter(|&r| wallets.last[r]).collect();
     ends.sort_unstable_by_key(|&r| wallets.first[r]);
@@ -489,7 +505,7 @@ pub fn verify(
         if published.is_empty() { FxHashMap::default() } else { ends.iter().map(|&r| (t.wallet(r), r)).collect() };
     for &(wallet, head) in published {
         let found = match by_wallet.get(wallet) {
-            Some(&end) if failed[end] => None,
+            Some(&end) if failed_wallets.contains(&wallets.first[end]) => None,
             Some(&end) => {
                 let seq = stored.seq[end];
                 let chain = stored.chain.get(end);
@@ -509,14 +525,6 @@ pub fn verify(
             findings.push(Finding { row, wallet: Some(wallet.to_vec()), problem: Problem::HeadMismatch, detail });
         }
     }
-    // The root covers the stored leaves; one that is not 32 bytes (already a bad_field) counts as zeros.
-    let root = match fixed_hashes(&stored.leaf) {
-        Some(leaves) => merkle_root(leaves),
-        None => {
-            let copied: Vec<Hash> = (0..n).into_par_iter().with_min_len(1 << 14).map(|r| hash_of(stored.leaf.get(r)).unwrap_or(ZERO)).collect();
-            merkle_root(&copied)
-        }
-    };
     if published_root.is_some_and(|p| p != root) {
         findings.push(Finding {
             row: None,
