@@ -2,8 +2,9 @@
 //! RFC 6962 batch roots, and verification that pinpoints the first bad row of each wallet.
 //!
 //! SHA-256 comes from the RustCrypto `sha2` crate (SHA-NI where the CPU has it). Rows are hashed on every
-//! core; chains are sequential per wallet, so wallets are split into shards by a hash of their id and the
-//! shards run in parallel, each keeping its rows in ledger order.
+//! core. Rows with the same wallet (or tx_id) are linked first; a seal's chains are then sequential per
+//! wallet, so wallets are split into parts by a hash of their id and the parts run in parallel, each in
+//! ledger order. Verification needs no order at all: each row is checked against stored values only.
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
 use sha2::digest::generic_array::GenericArray;
