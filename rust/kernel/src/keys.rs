@@ -110,6 +110,16 @@ impl<'a, O: Offset> StrKeys<'a, O> {
         }
         Ok(StrKeys { offsets, data, validity })
     }
+
+    /// Row `row`'s bytes (`None` for a null), borrowed for the column's own lifetime rather than the
+    /// view's: what callers that keep the bytes in maps beyond the view need.
+    #[inline]
+    pub fn value(&self, row: usize) -> Option<&'a [u8]> {
+        if self.validity.is_some_and(|v| !v.is_valid(row)) {
+            return None;
+        }
+        Some(&self.data[self.offsets[row].to_usize()..self.offsets[row + 1].to_usize()])
+    }
 }
 
 impl<O: Offset> KeyColumn for StrKeys<'_, O> {
@@ -133,12 +143,7 @@ impl<O: Offset> KeyColumn for StrKeys<'_, O> {
     }
     #[inline]
     fn get(&self, row: usize) -> Option<&[u8]> {
-        if let Some(v) = self.validity {
-            if !v.is_valid(row) {
-                return None;
-            }
-        }
-        Some(&self.data[self.offsets[row].to_usize()..self.offsets[row + 1].to_usize()])
+        self.value(row)
     }
     fn display(&self, row: usize) -> String {
         match self.get(row) {

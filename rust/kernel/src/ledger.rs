@@ -47,7 +47,7 @@ impl Transactions<'_> {
         }
     }
     fn wallet(&self, row: usize) -> &[u8] {
-        self.wallet_id.get(row).unwrap_or_default()
+        bytes_at(&self.wallet_id, row)
     }
     fn ledger_error(&self, row: usize, message: &str) -> KernelError {
         KernelError::Ledger { message: format!("tx_id {} (row {row}): {message}", self.tx_id.display(row)), row: Some(row) }
@@ -70,10 +70,7 @@ fn put_str(out: &mut Vec<u8>, value: &[u8]) -> std::result::Result<(), String> {
 
 /// The canonical bytes of `row` ("Canonical bytes"), or what breaks a field rule.
 fn required<'a>(column: &StrKeys<'a, i32>, row: usize, name: &str) -> std::result::Result<&'a [u8], String> {
-    match column.validity {
-        Some(v) if !v.is_valid(row) => Err(format!("{name} is null")),
-        _ => Ok(&column.data[column.offsets[row] as usize..column.offsets[row + 1] as usize]),
-    }
+    column.value(row).ok_or_else(|| format!("{name} is null"))
 }
 
 pub fn canonical(t: &Transactions<'_>, row: usize, out: &mut Vec<u8>) -> std::result::Result<(), String> {
@@ -167,11 +164,9 @@ pub fn merkle_root(leaves: &[Hash]) -> Hash {
     level[0]
 }
 
+/// A row's bytes, a null read as empty (its row is refused by the field rules anyway).
 fn bytes_at<'a>(column: &StrKeys<'a, i32>, row: usize) -> &'a [u8] {
-    if column.validity.is_some_and(|v| !v.is_valid(row)) {
-        return &[];
-    }
-    &column.data[column.offsets[row] as usize..column.offsets[row + 1] as usize]
+    column.value(row).unwrap_or_default()
 }
 
 /// A well-mixed 64-bit hash of an id (Fx, then the SplitMix64 finaliser).

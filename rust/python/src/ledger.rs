@@ -26,14 +26,6 @@ fn strings<'a>(py: Python<'_>, array: &'a ArrayRef, what: &str) -> PyResult<StrK
     }
 }
 
-/// Row `i` of a string/binary view with the view's own lifetime (`KeyColumn::get` borrows the view).
-fn bytes_at<'a>(keys: &StrKeys<'a, i32>, i: usize) -> Option<&'a [u8]> {
-    if keys.validity.is_some_and(|v| !v.is_valid(i)) {
-        return None;
-    }
-    Some(&keys.data[keys.offsets[i] as usize..keys.offsets[i + 1] as usize])
-}
-
 fn import_all(py: Python<'_>, columns: &Bound<'_, PyList>) -> PyResult<Vec<ArrayRef>> {
     columns.iter().enumerate().map(|(i, c)| import_array(py, &c, &format!("ledger column {i}"))).collect()
 }
@@ -66,8 +58,8 @@ fn heads<'a>(py: Python<'_>, arrays: &'a [ArrayRef]) -> PyResult<Vec<(&'a [u8], 
     }
     (0..seq.len())
         .map(move |i| {
-            let wallet = bytes_at(&wallets, i).ok_or_else(|| input_error(py, format!("heads row {i} has no wallet_id")))?;
-            let chain: Hash = bytes_at(&chain, i)
+            let wallet = wallets.value(i).ok_or_else(|| input_error(py, format!("heads row {i} has no wallet_id")))?;
+            let chain: Hash = chain.value(i)
                 .and_then(|c| c.try_into().ok())
                 .ok_or_else(|| input_error(py, format!("heads row {i}: chain must be 32 bytes")))?;
             let seq = u64::try_from(seq[i]).map_err(|_| input_error(py, format!("heads row {i}: seq is negative")))?;
@@ -118,7 +110,7 @@ pub fn ledger_merkle_root(py: Python<'_>, leaves: &Bound<'_, PyAny>) -> PyResult
         let bad = (0..view.len()).find(|&i| view.get(i).is_none_or(|b| b.len() != 32)).unwrap_or(0);
         return Err(input_error(py, format!("leaf {bad} is not 32 bytes")));
     };
-    let root = py.detach(|| ledger::merkle_root(hashes));
+    let root = run_detached(py, || Ok(ledger::merkle_root(hashes)))?;
     Ok(PyBytes::new(py, &root).unbind())
 }
 
