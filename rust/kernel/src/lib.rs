@@ -10,6 +10,7 @@
 pub mod engine;
 pub mod error;
 pub mod genealogy;
+pub mod ingest;
 mod id_index;
 pub mod keys;
 pub mod ledger;

@@ -7,6 +7,7 @@ mod engine;
 mod errors;
 mod genealogy;
 mod huge_pages;
+mod ingest;
 mod ledger;
 mod synth;
 
@@ -35,6 +36,8 @@ fn _mlm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ledger::ledger_seal, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_verify, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_merkle_root, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest::read_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest::parse_decimal, m)?)?;
     m.add_function(wrap_pyfunction!(panic_guard_selftest, m)?)?;
     Ok(())
 }
