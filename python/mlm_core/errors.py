@@ -72,3 +72,22 @@ class InternalError(MlmCoreError):
 class StoreError(MlmCoreError):
     """The e-wallet store cannot do what was asked of its database: the file is open by another writer
     process, cannot be opened, or DuckDB refused a write (nothing was written then)."""
+
+
+class MappingError(MlmCoreError):
+    """A migration mapping file that cannot be used. ``key`` names the offending key, e.g.
+    ``tables.members.columns.leg``."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class MigrationError(MlmCoreError):
+    """A migration step that cannot go on: a source file that cannot be read at all, a batch to roll back
+    that does not exist, a key that cannot decrypt. Nothing of the step was written."""
+
+
+class PiiError(MlmCoreError):
+    """A KYC value that cannot be decrypted: wrong key, unknown key id, a ciphertext moved to another member
+    or column, or tampered bytes."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import threading
 import time
 import unicodedata
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _arrow, ledger
+from .migrate import canonical
 from .errors import AmountOverflowError, InputError, LedgerError, StoreError
 
 if TYPE_CHECKING:
@@ -221,6 +223,27 @@ class Store:
         self._lock = _file_lock(self.path)
         with self._lock:
             self._db.execute(_SCHEMA)
+            self._db.execute(canonical.SCHEMA)
+
+    def _restore(self, backup: Path) -> None:
+        """Replaces the database file with ``backup`` (a file copy taken after a CHECKPOINT) and reopens it."""
+        with self._lock:
+            self._db.close()
+            self._con = None
+            wal = self.path.with_name(self.path.name + ".wal")
+            shutil.copyfile(backup, self.path)
+            if wal.exists():
+                wal.unlink()
+            self._con = duckdb.connect(str(self.path))
+
+    def _backup(self, target: Path) -> None:
+        """A consistent copy of the database file: CHECKPOINT folds the WAL in, then the file is copied."""
+        with self._lock:
+            self._db.execute("CHECKPOINT")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".partial")
+            shutil.copyfile(self.path, partial)
+            os.replace(partial, target)
 
     def close(self) -> None:
         """Closes the database; the Store is unusable afterwards (closing twice is harmless)."""
@@ -329,7 +352,8 @@ class Store:
         except duckdb.TransactionException:
             pass  # a failed COMMIT has already ended the transaction
 
-    def _post_in_transaction(self, incoming: pa.Table, run_id: str | None) -> PostResult:
+    def _post_in_transaction(self, incoming: pa.Table, run_id: str | None, *,
+                             check_balances: bool = True) -> PostResult:
         new_rows = self._new_rows(incoming)
         skipped = incoming.num_rows - new_rows.num_rows
         if new_rows.num_rows == 0:
@@ -346,7 +370,8 @@ class Store:
             stored = stored.set_column(stored.schema.get_field_index(name), name, stored.column(name).cast(pa.binary()))
         self._db.register("_mlm_sealed", stored)
         try:
-            self._check_balances()
+            if check_balances:
+                self._check_balances()
             columns = ", ".join(STORED_FIELDS)
             self._db.execute(f"INSERT INTO wallet_transactions ({columns}) SELECT {columns} FROM _mlm_sealed")
         finally:

@@ -1,0 +1,1 @@
+"""The migration pipeline: legacy exports in, a validated company in the store out, nothing lost."""

@@ -1,0 +1,294 @@
+"""From legacy text to canonical values, one vectorised pass per field; every failing row keeps a reason.
+
+Each field's text is trimmed and NFC-normalised; empty text is a missing value. Then, by kind: value maps
+(``leg``, ``status`` and any mapped column), exact decimals into minor units (the currency's, or hundredths
+for volume), timestamps into UTC microseconds (an offset in the text, or the mapping's time zone), e-mail
+validation (lower-cased), ISO 3166 country codes, E.164 phone numbers. A row's first problem, in field
+order, is its reason; the row goes to quarantine with it, never silently away.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import _mlm_core
+from ..errors import MigrationError
+from .canonical import TABLES, Field
+from .mapping import Source
+from .sources import Raw
+from .standards import COUNTRIES, CURRENCIES, minor_unit
+
+EMAIL = (r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+         r"@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+PHONE = r"^\+[1-9][0-9]{6,14}$"
+LEGS = {"l": "L", "left": "L", "r": "R", "right": "R"}
+DECIMAL_CODES = {2: "missing_value", 3: "not_a_decimal", 4: "not_finite", 5: "too_many_decimals", 6: "overflow"}
+# An offset (Z, +01, +0100, +01:00) after a time of day.
+OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+@dataclass
+class Cleansed:
+    """``accepted``: canonical columns (typed) plus ``_line``/``_record``; ``quarantine``: one row per
+    rejected record with ``line, record, member_id, reason, detail, raw``."""
+
+    accepted: pa.Table
+    quarantine: pa.Table
+    ignored_columns: list[str]
+
+
+QUARANTINE_SCHEMA = pa.schema([("line", pa.int64()), ("record", pa.int64()), ("member_id", pa.string()),
+                               ("reason", pa.string()), ("detail", pa.string()), ("raw", pa.string())])
+
+
+class _Verdicts:
+    """The first failure of each row: its reason code and the canonical field it concerns."""
+
+    def __init__(self, n: int) -> None:
+        self.reason = pa.nulls(n, pa.string())
+        self.field = pa.nulls(n, pa.string())
+
+    def fail(self, mask: pa.Array, reason: str, field: str) -> None:
+        mask = pc.and_(pc.fill_null(mask, False), pc.is_null(self.reason))
+        if not pc.any(mask).as_py():
+            return
+        self.reason = pc.if_else(mask, pa.scalar(reason, pa.string()), self.reason)
+        self.field = pc.if_else(mask, pa.scalar(field, pa.string()), self.field)
+
+    def fail_codes(self, codes: pa.Array, names: dict[int, str], field: str) -> None:
+        for code, reason in names.items():
+            self.fail(pc.equal(codes, code), reason, field)
+
+    @property
+    def ok(self) -> pa.Array:
+        return pc.is_null(self.reason)
+
+
+def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    trimmed = pc.utf8_trim_whitespace(column)
+    trimmed = pc.utf8_normalize(trimmed, "NFC")
+    return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), pa.scalar(None, trimmed.type), trimmed)
+
+
+def _mapped(values: pa.Array, mapping: dict[str, str]) -> tuple[pa.Array, pa.Array]:
+    """Values replaced through ``mapping``; also whether each was a key of it."""
+    keys = pa.array(list(mapping), pa.large_string())
+    index = pc.index_in(values, value_set=keys)
+    replaced = pc.take(pa.array(list(mapping.values()), pa.large_string()), index)
+    hit = pc.is_valid(index)
+    return pc.if_else(hit, replaced, values), hit
+
+
+def _timestamps(con: duckdb.DuckDBPyConnection, values: pa.Array, source: Source) -> tuple[pa.Array, pa.Array]:
+    """UTC microseconds and a code per row: 0 ok, 1 unreadable, 2 no time zone (and none in the mapping)."""
+    tz = source.settings.timezone
+    fmt = source.settings.timestamp_format
+    con.register("_mlm_ts", pa.table({"s": values}))
+    try:
+        if fmt is not None:
+            has_zone = "%z" in fmt or "%Z" in fmt
+            parsed = "try_strptime(s, ?)"
+            zoned = f"epoch_us({parsed})" if has_zone else (
+                f"epoch_us(timezone(?, {parsed}))" if tz else "NULL")
+            params = [fmt] if has_zone or not tz else [tz, fmt]
+            query = (f"SELECT {zoned} AS us, CASE WHEN s IS NULL THEN 0 WHEN {parsed} IS NULL THEN 1 "
+                     f"WHEN {'true' if has_zone or tz else 'false'} THEN 0 ELSE 2 END AS code FROM _mlm_ts")
+            params = [*params, fmt]
+        else:
+            naive = "epoch_us(timezone(?, TRY_CAST(s AS TIMESTAMP)))" if tz else "NULL"
+            query = (f"SELECT CASE WHEN regexp_matches(s, '{OFFSET}') THEN epoch_us(TRY_CAST(s AS TIMESTAMPTZ)) "
+                     f"ELSE {naive} END AS us, "
+                     f"CASE WHEN s IS NULL THEN 0 "
+                     f"WHEN regexp_matches(s, '{OFFSET}') THEN (CASE WHEN TRY_CAST(s AS TIMESTAMPTZ) IS NULL "
+                     f"THEN 1 ELSE 0 END) "
+                     f"WHEN TRY_CAST(s AS TIMESTAMP) IS NULL THEN 1 "
+                     f"WHEN {'true' if tz else 'false'} THEN 0 ELSE 2 END AS code FROM _mlm_ts")
+            params = [tz] if tz else []
+        out = con.sql(query, params=params).to_arrow_table()
+    finally:
+        con.unregister("_mlm_ts")
+    return out.column("us").combine_chunks().cast(pa.int64()), out.column("code").combine_chunks()
+
+
+def _phones(values: pa.Array, country_code: str | None) -> pa.Array:
+    digits = pc.replace_substring_regex(values, r"[\s().\-/]", "")
+    digits = pc.replace_substring_regex(digits, r"^00", "+")
+    if country_code is not None:
+        national = pc.invert(pc.starts_with(digits, "+"))
+        local = pc.replace_substring_regex(digits, r"^0", "")
+        digits = pc.if_else(national, pc.binary_join_element_wise("+" + country_code, local, ""), digits)
+    return digits
+
+
+def _column(raw: Raw, source: Source, field: Field) -> pa.Array | None:
+    legacy = source.columns.get(field.name, field.name)
+    if legacy in raw.table.column_names:
+        return _text(raw.table.column(legacy))
+    if field.name in source.columns:
+        raise MigrationError(f"{source.table}: {source.file.name} has no column {legacy!r} (mapped to "
+                             f"{field.name}); its columns are {', '.join(c for c in raw.table.column_names if not c.startswith('_'))}")
+    return None
+
+
+def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleansed:
+    table = TABLES[source.table]
+    n = raw.table.num_rows
+    verdicts = _Verdicts(n)
+    out: dict[str, pa.Array] = {}
+    used: set[str] = set()
+    texts: dict[str, pa.Array | None] = {}
+    for field in table.fields:
+        texts[field.name] = _column(raw, source, field)
+        if texts[field.name] is not None:
+            used.add(source.columns.get(field.name, field.name))
+        elif field.required and not (field.kind == "currency" and source.settings.currency):
+            raise MigrationError(f"{source.table}: required column {field.name} is not mapped and "
+                                 f"{source.file.name} has no column {field.name!r}")
+    # The currency first: it gives each money field its scale.
+    currency = texts.get("currency")
+    if "currency" in texts:
+        default = source.settings.currency
+        if currency is None:
+            currency = pa.array([default] * n, pa.large_string()) if default else pa.nulls(n, pa.large_string())
+        else:
+            if "currency" in source.values:
+                currency, _ = _mapped(currency, source.values["currency"])
+            currency = pc.utf8_upper(currency)
+            if default:
+                currency = pc.fill_null(currency, pa.scalar(default, pa.large_string()))
+        texts["currency"] = currency
+    for field in table.fields:
+        values = texts[field.name]
+        name = field.name
+        if values is None:
+            out[name] = pa.nulls(n, pa.string() if field.kind not in ("money", "volume", "int", "timestamp")
+                                 else pa.int64())
+            continue
+        if name in source.values and field.kind != "currency":
+            values, hit = _mapped(values, source.values[name])
+        if field.required:
+            verdicts.fail(pc.is_null(values), "missing_value", name)
+        kind = field.kind
+        if kind in ("money", "volume", "int"):
+            if source.columns.get(name, name) in raw.float_columns:
+                raise MigrationError(f"{source.table}: column {source.columns.get(name, name)!r} of "
+                                     f"{source.file.name} is floating point; {name} needs exact decimals "
+                                     f"(DECIMAL, integer or text in the export)")
+            if kind == "money":
+                assert currency is not None
+                scales = pc.fill_null(pc.take(pa.array(_SCALES, pa.uint8()),
+                                              pc.index_in(currency, value_set=_CODES)), 2)
+                verdicts.fail(pc.and_(pc.is_valid(values), pc.is_null(currency)), "missing_value", "currency")
+            else:
+                scales = 2 if kind == "volume" else 0
+            parsed, codes = _mlm_core.parse_decimal(values, scales, source.settings.decimal_separator,
+                                                    source.settings.group_separator, source.settings.strict_decimals)
+            verdicts.fail_codes(codes, DECIMAL_CODES, name)
+            out[name] = parsed
+        elif kind == "timestamp":
+            us, codes = _timestamps(con, values, source)
+            verdicts.fail(pc.equal(codes, 1), "bad_timestamp", name)
+            verdicts.fail(pc.equal(codes, 2), "timestamp_without_zone", name)
+            out[name] = us
+        elif kind == "leg":
+            if name not in source.values:
+                values, hit = _mapped(pc.utf8_lower(values), LEGS)
+            verdicts.fail(pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(["L", "R"])))),
+                          "bad_value", name)
+            out[name] = values.cast(pa.string())
+        elif kind == "currency":
+            verdicts.fail(pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=_CODES))),
+                          "bad_currency", name)
+            out[name] = values.cast(pa.string())
+        elif kind == "email":
+            lowered = pc.utf8_lower(values)
+            bad = pc.or_(pc.invert(pc.match_substring_regex(lowered, EMAIL)), pc.greater(pc.utf8_length(lowered), 254))
+            verdicts.fail(pc.and_(pc.is_valid(values), bad), "bad_email", name)
+            out[name] = lowered.cast(pa.string())
+        elif kind == "country":
+            upper = pc.utf8_upper(values)
+            verdicts.fail(pc.and_(pc.is_valid(upper), pc.invert(pc.is_in(upper, value_set=COUNTRIES))),
+                          "bad_country", name)
+            out[name] = upper.cast(pa.string())
+        elif kind == "phone":
+            phones = _phones(values, source.settings.phone_country_code)
+            verdicts.fail(pc.and_(pc.is_valid(phones), pc.invert(pc.match_substring_regex(phones, PHONE))),
+                          "bad_phone", name)
+            out[name] = phones.cast(pa.string())
+        elif kind == "date":
+            con.register("_mlm_dates", pa.table({"s": values}))
+            try:
+                dates = con.sql("SELECT strftime(TRY_CAST(s AS DATE), '%Y-%m-%d') AS d FROM _mlm_dates"
+                                ).to_arrow_table().column("d").combine_chunks()
+            finally:
+                con.unregister("_mlm_dates")
+            verdicts.fail(pc.and_(pc.is_valid(values), pc.is_null(dates)), "bad_date", name)
+            out[name] = dates.cast(pa.string())
+        elif kind == "status":
+            out[name] = pc.utf8_lower(values).cast(pa.string())
+        else:
+            out[name] = values.cast(pa.string())
+    out["_line"] = raw.table.column("_line").combine_chunks()
+    out["_record"] = raw.table.column("_record").combine_chunks()
+    typed = pa.table(out)
+    ok = verdicts.ok
+    accepted = typed.filter(ok)
+    bad_rows = pc.indices_nonzero(pc.invert(ok))
+    quarantine = _quarantine_rows(raw, typed, verdicts, bad_rows, source)
+    ignored = [c for c in raw.table.column_names if not c.startswith("_") and c not in used]
+    return Cleansed(accepted, quarantine, ignored)
+
+
+MESSAGES = {
+    "missing_value": "is missing",
+    "not_a_decimal": "is not a decimal number",
+    "not_finite": "is not a finite number",
+    "too_many_decimals": "has more decimals than its unit allows",
+    "overflow": "is outside the int64 range of minor units",
+    "bad_timestamp": "is not a readable timestamp",
+    "timestamp_without_zone": "has no time zone offset and the mapping names no timezone",
+    "bad_value": "is not a known value (map it under [tables.<table>.values])",
+    "bad_currency": "is not an active ISO 4217 currency code",
+    "bad_email": "is not a valid e-mail address",
+    "bad_country": "is not an ISO 3166-1 alpha-2 country code",
+    "bad_phone": "is not a phone number in E.164 form (+ and 7 to 15 digits)",
+    "bad_date": "is not a date (YYYY-MM-DD)",
+}
+
+
+def raw_json(raw: Raw, rows: pa.Array) -> list[str]:
+    """The legacy fields of ``rows`` as JSON objects: the raw row as it was read."""
+    legacy = raw.table.drop_columns(["_line", "_record"]).take(rows).to_pylist()
+    return [json.dumps(r, ensure_ascii=False) for r in legacy]
+
+
+def _quarantine_rows(raw: Raw, typed: pa.Table, verdicts: _Verdicts, rows: pa.Array, source: Source) -> pa.Table:
+    if len(rows) == 0:
+        return QUARANTINE_SCHEMA.empty_table()
+    reasons = verdicts.reason.take(rows).to_pylist()
+    fields = verdicts.field.take(rows).to_pylist()
+    legacy_rows = raw.table.take(rows).to_pylist()
+    details = []
+    for reason, field, legacy in zip(reasons, fields, legacy_rows, strict=True):
+        column = source.columns.get(field, field)
+        value = legacy.get(column)
+        shown = f" ({column}={value!r})" if value is not None else ""
+        details.append(f"{field} {MESSAGES.get(reason, reason)}{shown}")
+    member = typed.column("member_id").take(rows) if "member_id" in typed.column_names else \
+        pa.nulls(len(rows), pa.string())
+    return pa.table({
+        "line": typed.column("_line").take(rows), "record": typed.column("_record").take(rows),
+        "member_id": member.cast(pa.string()), "reason": pa.array(reasons, pa.string()),
+        "detail": pa.array(details, pa.string()), "raw": pa.array(raw_json(raw, rows), pa.string()),
+    }, schema=QUARANTINE_SCHEMA)
+
+
+_CODES = pa.array(sorted(CURRENCIES), pa.large_string())
+_SCALES = [minor_unit(c) for c in sorted(CURRENCIES)]

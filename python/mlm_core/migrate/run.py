@@ -1,0 +1,441 @@
+"""Running a migration: batches of one source part each, every batch one transaction after a backup.
+
+``Migration(store, mapping).run()`` loads the mapping's tables in dependency order (members first). Each
+source file is read, cleansed, de-duplicated, checked against the members (and, for members, the genealogy
+gate) and written as one batch — or several, ``batch_rows`` records each. Before a batch, the database is
+checkpointed and copied; the batch's rows, its quarantine, its attachments and its bookkeeping row commit
+together or not at all. A batch is known by ``(table, source file SHA-256, part)``: running again after a
+crash (even ``kill -9`` mid-batch) skips the committed batches and redoes the interrupted one, ending where an
+uninterrupted run ends. ``rollback(batch_id)`` restores the copy taken before that batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import ledger
+from ..errors import MigrationError
+from ..genealogy import Genealogy
+from ..pii import KeyRing
+from ..store import Store, _prepare
+from . import cleanse as cleansing
+from . import genealogy_check, sources
+from .canonical import LOAD_ORDER, PII_FIELDS, TABLES, Table
+from .mapping import Mapping, Source
+
+KILL_HOOK = "MLM_CORE_TEST_PAUSE_IN_BATCH"  # tests: pause inside this batch's transaction, before COMMIT
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: int
+    table: str
+    source_file: str
+    part: int
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+    resumed: bool
+    backup: str | None
+
+
+def _now() -> int:
+    return time.time_ns() // 1000
+
+
+class Migration:
+    """A migration of ``mapping``'s exports into ``store``.
+
+    Parameters
+    ----------
+    keys
+        The PII key ring; needed when a members export maps KYC columns (they are stored encrypted only).
+    backup_dir
+        Where the copy before each batch goes; by default ``<database>.backups`` beside the database.
+    """
+
+    def __init__(self, store: Store, mapping: Mapping, *, keys: KeyRing | None = None,
+                 backup_dir: str | os.PathLike[str] | None = None) -> None:
+        self.store = store
+        self.mapping = mapping
+        self.keys = keys
+        self.backup_dir = Path(backup_dir) if backup_dir is not None else \
+            store.path.with_name(store.path.name + ".backups")
+
+    @property
+    def _db(self) -> Any:
+        return self.store._db
+
+    def run(self, progress: Callable[[str], None] | None = None) -> list[BatchResult]:
+        results: list[BatchResult] = []
+        for name in LOAD_ORDER:
+            source = self.mapping.sources.get(name)
+            if source is None:
+                continue
+            if progress:
+                progress(f"{name}: reading {source.file.name}")
+            results.extend(self._load(source))
+        return results
+
+    # -- one source ------------------------------------------------------------------------------------
+
+    def _done(self, table: str, sha: str) -> dict[int, tuple[Any, ...]]:
+        rows = self.store._rows(
+            "SELECT part, batch_id, rows_read, rows_accepted, rows_quarantined, backup FROM migration_batches "
+            "WHERE table_name = ? AND source_sha256 = ?", [table, sha])
+        return {r[0]: r[1:] for r in rows}
+
+    def _load(self, source: Source) -> list[BatchResult]:
+        table = TABLES[source.table]
+        sha = sources.file_sha256(source.file)
+        done = self._done(table.name, sha)
+        parts = 1 if source.batch_rows is None else None
+        if done and parts == 1 and 0 in done:
+            return [self._resumed(source, 0, done[0])]
+        raw = sources.read(source)
+        clean = cleansing.cleanse(self._db, source, raw)
+        accepted, quarantine = clean.accepted, [_with_reason_rows(raw.rejects), clean.quarantine]
+        accepted, dup_q = self._duplicates(table, accepted, raw)
+        quarantine.append(dup_q)
+        accepted, stored_q = self._against_store(table, accepted, raw)
+        quarantine.append(stored_q)
+        attachments = genealogy_check.ATTACH_SCHEMA.empty_table()
+        summary_extra: dict[str, Any] = {}
+        if table.name == "members":
+            accepted, email_q = self._duplicate_emails(accepted, raw)
+            quarantine.append(email_q)
+            stored = self.store._table("SELECT member_id, sponsor_id, placement_id, leg FROM members")
+            earlier = pa.concat_tables(quarantine)
+            excluded = {m: r for m, r in zip(earlier.column("member_id").to_pylist(),
+                                             earlier.column("reason").to_pylist(), strict=True) if m is not None}
+            checked = genealogy_check.check(accepted, stored, raw, self.mapping.policy, excluded)
+            accepted, attachments = checked.accepted, checked.attachments
+            quarantine.append(checked.quarantine)
+            summary_extra["levels"] = _levels(pa.concat_tables([
+                stored.cast(pa.schema([(c, pa.string()) for c in stored.column_names])),
+                accepted.select(stored.column_names).cast(pa.schema([(c, pa.string()) for c in stored.column_names]))]))
+            if any(f in accepted.column_names and accepted.column(f).null_count < accepted.num_rows
+                   for f in PII_FIELDS) and self.keys is None:
+                raise MigrationError("members: the export maps KYC columns; pass keys= (mlm_core.pii.KeyRing, e.g. "
+                                     "KeyRing.from_env()) so they are stored encrypted")
+        else:
+            accepted, ref_q = self._member_refs(table, accepted, raw)
+            quarantine.append(ref_q)
+        bad = pa.concat_tables(quarantine).sort_by("record")
+        if accepted.num_rows + bad.num_rows != raw.records:
+            raise MigrationError(f"{source.table}: {raw.records} records read but {accepted.num_rows} accepted and "
+                                 f"{bad.num_rows} quarantined; this is a bug, please report it")
+        size = source.batch_rows or max(raw.records, 1)
+        count = max(1, -(-raw.records // size))
+        results = []
+        for part in range(count):
+            if part in done:
+                results.append(self._resumed(source, part, done[part]))
+                continue
+            lo, hi = part * size + 1, (part + 1) * size + 1
+            in_part = (lambda t: t.filter(pc.and_(pc.greater_equal(t.column("_record" if "_record" in t.column_names
+                                                                                      else "record"), lo),
+                                                  pc.less(t.column("_record" if "_record" in t.column_names
+                                                                   else "record"), hi))))
+            part_accepted = in_part(accepted) if count > 1 else accepted
+            part_bad = in_part(bad) if count > 1 else bad
+            read = min(hi, raw.records + 1) - lo
+            results.append(self._write(source, table, sha, part, read, part_accepted, part_bad, attachments,
+                                       summary_extra, clean.ignored_columns))
+        return results
+
+    def _resumed(self, source: Source, part: int, row: tuple[Any, ...]) -> BatchResult:
+        batch_id, read, accepted, quarantined, backup = row
+        return BatchResult(batch_id, source.table, str(source.file), part, read, accepted, quarantined, True, backup)
+
+    # -- checks on the accepted rows -------------------------------------------------------------------
+
+    def _registered(self, name: str, t: pa.Table) -> None:
+        self._db.register(name, t)
+
+    def _duplicates(self, table: Table, accepted: pa.Table, raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
+        """Rows repeating a key: exact copies after the first go to quarantine as ``duplicate_row``; when the
+        copies differ, every one of them goes, as ``conflicting_duplicate`` (no row can be picked as right)."""
+        key = ", ".join(table.key)
+        fields = ", ".join(f.name for f in table.stored_fields if f.name in accepted.column_names)
+        indexed = accepted.append_column("_i", pa.array(range(accepted.num_rows), pa.int64()))
+        self._registered("_mlm_acc", indexed)
+        try:
+            rows = self.store._rows(f"""
+                WITH t AS (SELECT {key}, _i, _record, hash({fields}) AS h FROM _mlm_acc),
+                g AS (SELECT {key}, count(*) AS n, min(h) <> max(h) AS conflict, min(_record) AS first,
+                             string_agg(CAST(_record AS VARCHAR), ', ' ORDER BY _record) AS records
+                      FROM t GROUP BY {key} HAVING count(*) > 1)
+                SELECT t._i, t._record, g.n, g.conflict, g.first, g.records FROM t JOIN g USING ({key})
+                ORDER BY t._i""")
+        finally:
+            self._db.unregister("_mlm_acc")
+        verdicts = {}
+        for i, record, n, conflict, first, records in rows:
+            label = "/".join(table.key)
+            if conflict:
+                verdicts[i] = ("conflicting_duplicate", f"{label} appears {n} times with different values "
+                                                        f"(records {records}); none is loaded")
+            elif record != first:
+                verdicts[i] = ("duplicate_row", f"an exact copy of record {first}")
+        return _split(accepted, verdicts, raw)
+
+    def _duplicate_emails(self, accepted: pa.Table, raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
+        if self.mapping.policy.duplicate_emails == "allow" or "email" not in accepted.column_names:
+            return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
+        indexed = accepted.select(["member_id", "email", "_record"]).append_column(
+            "_i", pa.array(range(accepted.num_rows), pa.int64()))
+        self._registered("_mlm_acc", indexed)
+        try:
+            rows = self.store._rows("""
+                SELECT _i, first_value(member_id) OVER w, first_value(_record) OVER w, row_number() OVER w
+                FROM _mlm_acc WHERE email IS NOT NULL
+                WINDOW w AS (PARTITION BY email ORDER BY _record)
+                QUALIFY count(*) OVER (PARTITION BY email) > 1""")
+        finally:
+            self._db.unregister("_mlm_acc")
+        verdicts = {i: ("duplicate_email", f"the same e-mail as member {m!r} (record {r}); "
+                                           f"set policy.duplicate_emails = 'allow' to load both")
+                    for i, m, r, k in rows if k > 1}
+        return _split(accepted, verdicts, raw)
+
+    def _against_store(self, table: Table, accepted: pa.Table, raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
+        """Keys already stored by an earlier batch: ``already_stored`` when equal, else
+        ``conflicts_with_stored``; stored rows are never changed by a migration."""
+        key = " AND ".join(f"a.{k} = t.{k}" for k in table.key)
+        fields = [f.name for f in table.stored_fields if f.name in accepted.column_names]
+        same = " AND ".join(f"a.{f} IS NOT DISTINCT FROM t.{f}" for f in fields)
+        indexed = accepted.append_column("_i", pa.array(range(accepted.num_rows), pa.int64()))
+        self._registered("_mlm_acc", indexed)
+        try:
+            rows = self.store._rows(f"SELECT a._i, {same}, t.batch_id FROM _mlm_acc a JOIN {table.name} t ON {key}")
+        finally:
+            self._db.unregister("_mlm_acc")
+        verdicts = {i: (("already_stored", f"identical to the row stored by batch {b}") if eq else
+                        ("conflicts_with_stored", f"its key is stored by batch {b} with other values; stored rows "
+                                                  f"are never changed"))
+                    for i, eq, b in rows}
+        return _split(accepted, verdicts, raw)
+
+    def _member_refs(self, table: Table, accepted: pa.Table, raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
+        ref = next((f.name for f in table.fields if f.member_ref), None)
+        if ref is None:
+            return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
+        indexed = accepted.select([ref]).append_column("_i", pa.array(range(accepted.num_rows), pa.int64()))
+        self._registered("_mlm_acc", indexed)
+        try:
+            rows = self.store._rows(f"SELECT a._i, a.{ref} FROM _mlm_acc a ANTI JOIN members m ON a.{ref} = m.member_id")
+        finally:
+            self._db.unregister("_mlm_acc")
+        verdicts = {i: ("unknown_member", f"{ref} {m!r} is no migrated member") for i, m in rows}
+        return _split(accepted, verdicts, raw)
+
+    # -- writing one batch -----------------------------------------------------------------------------
+
+    def _write(self, source: Source, table: Table, sha: str, part: int, read: int, accepted: pa.Table,
+               bad: pa.Table, attachments: pa.Table, extra: dict[str, Any], ignored: list[str]) -> BatchResult:
+        store = self.store
+        with store._lock:
+            batch_id = int(store._rows("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM migration_batches")[0][0])
+            backup = self.backup_dir / f"before-batch-{batch_id:06d}.duckdb"
+            store._backup(backup)
+            started = _now()
+            db = store._db
+            db.execute("BEGIN TRANSACTION")
+            try:
+                summary = self._insert(table, batch_id, accepted, attachments, extra)
+                if ignored:
+                    summary["ignored_columns"] = ignored
+                if bad.num_rows:
+                    q = bad.select(["line", "record", "member_id", "reason", "detail", "raw"])
+                    db.register("_mlm_q", q)
+                    try:
+                        db.execute("INSERT INTO quarantine SELECT ?, ?, ?, line, record, member_id, reason, detail, "
+                                   "raw FROM _mlm_q", [batch_id, table.name, str(source.file)])
+                    finally:
+                        db.unregister("_mlm_q")
+                db.execute("INSERT INTO migration_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [batch_id, table.name, str(source.file), sha, part, read, accepted.num_rows, bad.num_rows,
+                            summary.pop("checksum"), json.dumps(summary, sort_keys=True), str(backup), started,
+                            _now()])
+                if os.environ.get(KILL_HOOK) == str(batch_id):
+                    Path(os.environ[KILL_HOOK + "_MARKER"]).write_text(str(batch_id))
+                    time.sleep(3600)
+                db.execute("COMMIT")
+            except BaseException:
+                store._rollback()
+                raise
+        return BatchResult(batch_id, table.name, str(source.file), part, read, accepted.num_rows, bad.num_rows,
+                           False, str(backup))
+
+    def _insert(self, table: Table, batch_id: int, accepted: pa.Table, attachments: pa.Table,
+                extra: dict[str, Any]) -> dict[str, Any]:
+        db = self.store._db
+        fields = [f.name for f in table.stored_fields]
+        rows = accepted.select(fields)
+        summary: dict[str, Any] = dict(extra)
+        summary["checksum"] = checksum(db, rows, table)
+        summary["totals"] = totals(db, rows, table)
+        if table.name == "wallet_transactions":
+            ordered = rows.take(pc.sort_indices(rows, [("created_at", "ascending"), ("tx_id", "ascending")]))
+            incoming = _prepare(ordered)
+            # Legacy balances are what they were: the no-negative rule is for new postings, not history.
+            result = self.store._post_in_transaction(incoming, f"migration-batch-{batch_id}", check_balances=False)
+            summary["ledger_batch"] = result.batch_id
+            # The root over the export's own rows, sealed apart from the store: the audit checks the migrated
+            # table's leaves against it.
+            summary["ledger_root"] = ledger.merkle_root(ledger.seal(incoming).column("leaf")).hex()
+            return summary
+        with_batch = rows.append_column("batch_id", pa.repeat(pa.scalar(batch_id, pa.int64()), rows.num_rows))
+        db.register("_mlm_rows", with_batch)
+        try:
+            db.execute(f"INSERT INTO {table.name} ({', '.join(with_batch.column_names)}) "
+                       f"SELECT {', '.join(with_batch.column_names)} FROM _mlm_rows")
+        finally:
+            db.unregister("_mlm_rows")
+        if attachments.num_rows:
+            db.register("_mlm_att", attachments)
+            try:
+                db.execute("INSERT INTO orphan_attachments SELECT member_id, tree, legacy_parent, attached_to, leg, "
+                           "reason, ? FROM _mlm_att", [batch_id])
+            finally:
+                db.unregister("_mlm_att")
+        if table.name == "members":
+            self._insert_kyc(batch_id, accepted)
+        return summary
+
+    def _insert_kyc(self, batch_id: int, accepted: pa.Table) -> None:
+        present = [f for f in PII_FIELDS if f in accepted.column_names and accepted.column(f).null_count < accepted.num_rows]
+        if not present:
+            return
+        assert self.keys is not None
+        keys = self.keys
+        members = accepted.column("member_id").to_pylist()
+        out_member, out_field, out_blob = [], [], []
+        for f in present:
+            for member, value in zip(members, accepted.column(f).to_pylist(), strict=True):
+                if value is not None:
+                    out_member.append(member)
+                    out_field.append(f)
+                    out_blob.append(keys.encrypt(value, table="kyc", column=f, member_id=member))
+        kyc = pa.table({"member_id": pa.array(out_member, pa.string()), "field": pa.array(out_field, pa.string()),
+                        "ciphertext": pa.array(out_blob, pa.binary())})
+        db = self.store._db
+        db.register("_mlm_kyc", kyc)
+        try:
+            db.execute("INSERT INTO kyc SELECT member_id, field, ciphertext, ?, ? FROM _mlm_kyc",
+                       [keys.current, batch_id])
+        finally:
+            db.unregister("_mlm_kyc")
+
+    # -- rollback --------------------------------------------------------------------------------------
+
+    def rollback(self, batch_id: int) -> list[int]:
+        return rollback(self.store, batch_id)
+
+
+def rollback(store: Store, batch_id: int) -> list[int]:
+    """Restores the store to its state before ``batch_id``: that batch and every later one are undone (they
+    were written on top of it). Returns the undone batch ids; the event is logged in ``migration_log``."""
+    rows = store._rows("SELECT backup FROM migration_batches WHERE batch_id = ?", [batch_id])
+    if not rows:
+        known = [r[0] for r in store._rows("SELECT batch_id FROM migration_batches ORDER BY batch_id")]
+        raise MigrationError(f"batch {batch_id} is not in this store (its batches: {known or 'none'})")
+    backup = Path(rows[0][0])
+    if not backup.is_file():
+        raise MigrationError(f"the backup taken before batch {batch_id} ({backup}) is gone; cannot roll back")
+    undone = [r[0] for r in store._rows("SELECT batch_id FROM migration_batches WHERE batch_id >= ? ORDER BY 1",
+                                        [batch_id])]
+    log = store._rows("SELECT logged_at, event, detail FROM migration_log ORDER BY logged_at")
+    store._restore(backup)
+    with store._lock:
+        db = store._db
+        db.execute("BEGIN TRANSACTION")
+        db.execute("DELETE FROM migration_log")
+        for row in log:
+            db.execute("INSERT INTO migration_log VALUES (?, ?, ?)", list(row))
+        db.execute("INSERT INTO migration_log VALUES (?, 'rollback', ?)",
+                   [_now(), json.dumps({"to_before_batch": batch_id, "undone": undone})])
+        db.execute("COMMIT")
+    return undone
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+def _with_reason_rows(rejects: pa.Table) -> pa.Table:
+    return pa.table({"line": rejects.column("line"), "record": rejects.column("record"),
+                     "member_id": pa.nulls(rejects.num_rows, pa.string()), "reason": rejects.column("reason"),
+                     "detail": rejects.column("detail"), "raw": rejects.column("raw")},
+                    schema=cleansing.QUARANTINE_SCHEMA)
+
+
+def _split(accepted: pa.Table, verdicts: dict[int, tuple[str, str]], raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
+    if not verdicts:
+        return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
+    rows = sorted(verdicts)
+    take = pa.array(rows, pa.int64())
+    records = accepted.column("_record").take(take)
+    raw_rows = pc.index_in(records, value_set=raw.table.column("_record").combine_chunks())
+    member = accepted.column("member_id").take(take).cast(pa.string()) if "member_id" in accepted.column_names \
+        else pa.nulls(len(rows), pa.string())
+    bad = pa.table({
+        "line": accepted.column("_line").take(take), "record": records, "member_id": member,
+        "reason": pa.array([verdicts[r][0] for r in rows], pa.string()),
+        "detail": pa.array([verdicts[r][1] for r in rows], pa.string()),
+        "raw": pa.array(cleansing.raw_json(raw, raw_rows), pa.string()),
+    }, schema=cleansing.QUARANTINE_SCHEMA)
+    keep = pc.invert(pc.is_in(pa.array(range(accepted.num_rows), pa.int64()), value_set=take))
+    return accepted.filter(keep), bad
+
+
+def checksum(db: Any, rows: pa.Table, table: Table) -> int:
+    """An order-free checksum of ``rows``' canonical fields: the sum of DuckDB's hash of each row, as
+    HUGEINT. The audit computes the same expression over the migrated table."""
+    fields = ", ".join(f.name for f in table.stored_fields)
+    db.register("_mlm_sum", rows)
+    try:
+        return int(db.execute(f"SELECT COALESCE(SUM(CAST(hash({fields}) AS HUGEINT)), 0) FROM _mlm_sum").fetchall()[0][0])
+    finally:
+        db.unregister("_mlm_sum")
+
+
+TOTALS = {
+    "orders": "SELECT currency, SUM(pv)::VARCHAR, SUM(bv)::VARCHAR, SUM(amount)::VARCHAR FROM {r} GROUP BY 1 ORDER BY 1",
+    "commission_history": "SELECT currency, SUM(amount)::VARCHAR FROM {r} GROUP BY 1 ORDER BY 1",
+    "carry_forward": "SELECT bonus, SUM(left_carry)::VARCHAR, SUM(right_carry)::VARCHAR FROM {r} GROUP BY 1 ORDER BY 1",
+    "rank_history": "SELECT achieved_rank, paid_as_rank, count(*) FROM {r} GROUP BY ALL ORDER BY ALL",
+    "wallet_transactions": "SELECT currency, SUM(amount)::VARCHAR FROM {r} GROUP BY 1 ORDER BY 1",
+    "members": "SELECT status, count(*) FROM {r} GROUP BY 1 ORDER BY 1",
+}
+
+
+def totals(db: Any, rows: pa.Table | None, table: Table, batch_id: int | None = None) -> list[list[Any]]:
+    """The table's control totals (volume and money sums, carry sums, rank counts) over the staged rows, or
+    over the migrated rows of ``batch_id``: the same SQL both sides."""
+    if rows is not None:
+        db.register("_mlm_tot", rows)
+        try:
+            return [list(r) for r in db.execute(TOTALS[table.name].format(r="_mlm_tot")).fetchall()]
+        finally:
+            db.unregister("_mlm_tot")
+    relation = f"(SELECT * FROM {table.name} WHERE batch_id = {int(batch_id or 0)})"
+    return [list(r) for r in db.execute(TOTALS[table.name].format(r=relation)).fetchall()]
+
+
+def _levels(members: pa.Table) -> dict[str, list[list[int]]]:
+    g = Genealogy.from_arrow(members)
+    out = {}
+    for tree in ("sponsor", "placement"):
+        h = g.level_histogram(tree)  # type: ignore[arg-type]
+        out[tree] = [list(map(int, r)) for r in zip(*(h.column(c).to_pylist() for c in h.column_names), strict=True)]
+    return out

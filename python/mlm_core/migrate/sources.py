@@ -1,0 +1,159 @@
+"""Reading legacy exports into text columns, keeping every record that cannot be read.
+
+Every source becomes a :class:`Raw`: the legacy columns as strings (exact text: numbers are never parsed
+here), each row's ``_line`` (physical line where it starts; the record ordinal for Parquet) and ``_record``
+(1-based ordinal among the file's data records), and ``rejects``, the records that could not be read at all,
+with their raw text. ``records == rows + len(rejects)`` always.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from .. import _mlm_core
+from ..errors import InputError, MigrationError
+from .mapping import Source
+
+REJECT_SCHEMA = pa.schema([("line", pa.int64()), ("record", pa.int64()), ("raw", pa.string()),
+                           ("reason", pa.string()), ("detail", pa.string())])
+
+
+@dataclass
+class Raw:
+    table: pa.Table
+    rejects: pa.Table
+    records: int
+    sha256: str
+    blank_lines: int = 0
+    float_columns: list[str] = dataclasses.field(default_factory=list)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _shown(raw: bytes) -> str:
+    """Raw bytes as text: valid UTF-8 as is, other bytes as \\xNN escapes (so nothing is lost)."""
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def read(source: Source) -> Raw:
+    path = source.file
+    if not path.is_file():
+        raise MigrationError(f"{source.table}: source file {path} does not exist")
+    sha = file_sha256(path)
+    if source.format == "csv":
+        return _read_csv(source, sha)
+    if source.format == "json":
+        return _read_json(source, sha)
+    return _read_parquet(source, sha)
+
+
+def _read_csv(source: Source, sha: str) -> Raw:
+    try:
+        parsed = _mlm_core.read_csv(str(source.file), source.settings.delimiter, source.settings.quote)
+    except InputError as exc:
+        raise MigrationError(f"{source.table}: {exc}") from None
+    header: list[str] = parsed["header"]
+    names = [*header, "_line", "_record"]
+    batches = [pa.record_batch(arrays, names=names) for arrays in parsed["chunks"]]
+    schema = pa.schema([*(pa.field(h, pa.large_string()) for h in header),
+                        pa.field("_line", pa.int64()), pa.field("_record", pa.int64())])
+    table = pa.Table.from_batches(batches, schema=schema)
+    r = parsed["rejects"]
+    rejects = pa.table({
+        "line": r["line"], "record": r["record"],
+        "raw": pa.array([_shown(b) for b in r["raw"].to_pylist()], pa.string()),
+        "reason": r["code"], "detail": r["detail"],
+    }, schema=REJECT_SCHEMA)
+    return Raw(table, rejects, int(parsed["records"]), sha, int(parsed["blank_lines"]))
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _read_json(source: Source, sha: str) -> Raw:
+    """Newline-delimited JSON (one object per line) or one JSON array of objects. Numbers keep their text."""
+    data = source.file.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    keep = {"parse_float": str, "parse_int": str, "parse_constant": str}
+    rows: list[tuple[int, int, dict[str, object]]] = []
+    rejects: list[tuple[int, int, str, str, str]] = []
+    stripped = data.lstrip()
+    if stripped.startswith(b"["):
+        try:
+            items = json.loads(data.decode("utf-8"), **keep)  # type: ignore[arg-type]
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MigrationError(f"{source.table}: {source.file} is not a readable JSON array: {exc}") from None
+        for k, item in enumerate(items, start=1):
+            if isinstance(item, dict):
+                rows.append((k, k, item))
+            else:
+                rejects.append((k, k, _text(item) or "null", "not_an_object", f"element {k} is not a JSON object"))
+        records = len(items)
+    else:
+        records = 0
+        for line_no, line in enumerate(data.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            records += 1
+            try:
+                item = json.loads(line.decode("utf-8"), **keep)  # type: ignore[arg-type]
+            except UnicodeDecodeError:
+                rejects.append((line_no, records, _shown(line), "invalid_utf8", "the line is not valid UTF-8"))
+                continue
+            except json.JSONDecodeError as exc:
+                rejects.append((line_no, records, _shown(line), "bad_json", f"not valid JSON: {exc.msg} "
+                                f"at column {exc.colno}"))
+                continue
+            if not isinstance(item, dict):
+                rejects.append((line_no, records, _shown(line), "not_an_object", "the line is not a JSON object"))
+                continue
+            rows.append((line_no, records, item))
+    header: list[str] = []
+    for _, _, item in rows:
+        for key in item:
+            if key not in header:
+                header.append(key)
+    columns = {h: pa.array([_text(item.get(h)) for _, _, item in rows], pa.large_string()) for h in header}
+    columns["_line"] = pa.array([r[0] for r in rows], pa.int64())
+    columns["_record"] = pa.array([r[1] for r in rows], pa.int64())
+    reject_table = pa.table(list(zip(*rejects, strict=True)) if rejects else [[]] * 5, schema=REJECT_SCHEMA)
+    return Raw(pa.table(columns), reject_table, records, sha)
+
+
+def _read_parquet(source: Source, sha: str) -> Raw:
+    """Every column as text (DuckDB's exact rendering: DECIMAL keeps its digits, TIMESTAMPTZ its offset).
+    Floating-point columns are named in ``float_columns``: money or volume read from them is refused."""
+    con = duckdb.connect()
+    try:
+        described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(source.file)]).fetchall()
+        floats = [name for name, kind, *_ in described if kind in ("FLOAT", "DOUBLE", "REAL")]
+        casts = ", ".join(f'CAST("{name}" AS VARCHAR) AS "{name}"' for name, *_ in described)
+        query = f"SELECT {casts}, CAST(row_number() OVER () AS BIGINT) AS _line FROM read_parquet(?)"
+        table = con.sql(query, params=[str(source.file)]).to_arrow_table()
+    except duckdb.Error as exc:
+        raise MigrationError(f"{source.table}: {source.file} is not a readable Parquet file: {exc}") from None
+    finally:
+        con.close()
+    columns = {name: table.column(name).cast(pa.large_string()) for name, *_ in described}
+    columns["_line"] = table.column("_line")
+    columns["_record"] = table.column("_line")
+    return Raw(pa.table(columns), REJECT_SCHEMA.empty_table(), table.num_rows, sha, float_columns=floats)

@@ -1,0 +1,128 @@
+"""KYC/PII encryption: AES-256-GCM (``cryptography``) with a versioned format, key ids and bound context.
+
+A ciphertext is ``0x01 ‖ u8 len(key_id) ‖ key_id ‖ nonce (12 bytes, fresh per value) ‖ AES-GCM(value) ‖ tag``.
+The associated data binds it to ``(table, column, member_id)``: a value copied to another member or column
+fails to decrypt, as does one encrypted under another key or with a single bit changed; each case raises
+:class:`~mlm_core.errors.PiiError` saying so.
+
+Keys come from the environment (``MLM_CORE_PII_KEY="<key_id>:<base64 of 32 bytes>"``, several separated by
+commas, the first encrypts) or from a passphrase stretched with scrypt; a passphrase key's salt and a check
+value live in the store's ``pii_keys`` table, so a wrong passphrase is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+from collections.abc import Mapping
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from .errors import PiiError
+
+VERSION = 1
+NONCE = 12
+ENV_VAR = "MLM_CORE_PII_KEY"
+# scrypt cost: 2**15 × 8 × 1 takes about 0.1 s and 32 MiB, OWASP's recommended minimum.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+_CHECK = b"mlm_core pii key check"
+
+
+def _aad(table: str, column: str, member_id: str) -> bytes:
+    parts = [b"mlm_core/pii/v1", table.encode(), column.encode(), member_id.encode()]
+    return b"".join(struct.pack(">I", len(p)) + p for p in parts)
+
+
+class KeyRing:
+    """AES-256 keys by id; ``current`` encrypts, every key decrypts what it encrypted."""
+
+    def __init__(self, keys: Mapping[str, bytes], current: str) -> None:
+        if current not in keys:
+            raise PiiError(f"the current key {current!r} is not in the key ring")
+        for key_id, key in keys.items():
+            if not key_id or len(key_id.encode()) > 255 or not key_id.isprintable():
+                raise PiiError(f"key id {key_id!r} must be 1 to 255 printable bytes")
+            if len(key) != 32:
+                raise PiiError(f"key {key_id!r} has {len(key)} bytes; AES-256 needs 32")
+        self._keys = {k: AESGCM(v) for k, v in keys.items()}
+        self.current = current
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._keys)
+
+    @classmethod
+    def from_env(cls, variable: str = ENV_VAR) -> KeyRing:
+        text = os.environ.get(variable)
+        if not text:
+            raise PiiError(f"set {variable}=<key_id>:<base64 of 32 random bytes> to encrypt KYC data "
+                           f"(python -c 'import os,base64;print(\"k1:\"+base64.b64encode(os.urandom(32)).decode())')")
+        keys: dict[str, bytes] = {}
+        for k, part in enumerate(text.split(",")):
+            key_id, sep, encoded = part.strip().partition(":")
+            if not sep:
+                raise PiiError(f"{variable} entry {k + 1} is not <key_id>:<base64 key>")
+            try:
+                keys[key_id] = base64.b64decode(encoded, validate=True)
+            except ValueError:
+                raise PiiError(f"{variable} entry {k + 1} ({key_id!r}) is not valid base64") from None
+        return cls(keys, next(iter(keys)))
+
+    @staticmethod
+    def derive(passphrase: str, salt: bytes, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> bytes:
+        if not passphrase:
+            raise PiiError("the passphrase is empty")
+        return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
+
+    def check_value(self, key_id: str) -> bytes:
+        """A ciphertext of a constant under ``key_id``: stored, it tells a wrong key from a right one."""
+        return self._seal(key_id, _CHECK, b"check")
+
+    def verify_check(self, key_id: str, check: bytes) -> None:
+        try:
+            self._open(check, b"check")
+        except PiiError:
+            raise PiiError(f"the key given for {key_id!r} is not the one this store's data was encrypted with "
+                           f"(wrong passphrase or key)") from None
+
+    def _seal(self, key_id: str, plaintext: bytes, aad: bytes) -> bytes:
+        kid = key_id.encode()
+        nonce = os.urandom(NONCE)
+        return bytes([VERSION, len(kid)]) + kid + nonce + self._keys[key_id].encrypt(nonce, plaintext, aad)
+
+    def _open(self, blob: bytes, aad: bytes) -> bytes:
+        if len(blob) < 2 or blob[0] != VERSION:
+            raise PiiError(f"not a mlm_core PII ciphertext of version {VERSION} "
+                           f"(first byte {blob[0] if blob else 'missing'})")
+        end = 2 + blob[1]
+        key_id = blob[2:end].decode("utf-8", errors="replace")
+        if key_id not in self._keys:
+            raise PiiError(f"the value was encrypted with key {key_id!r}, which this key ring does not hold "
+                           f"(it has {', '.join(self._keys)})")
+        nonce, body = blob[end:end + NONCE], blob[end + NONCE:]
+        if len(nonce) < NONCE or len(body) < 16:
+            raise PiiError("the ciphertext is truncated")
+        try:
+            return self._keys[key_id].decrypt(nonce, body, aad)
+        except InvalidTag:
+            raise PiiError("the value does not decrypt: wrong key, a ciphertext moved to another member or "
+                           "column, or tampered bytes") from None
+
+    def encrypt(self, value: str, *, table: str, column: str, member_id: str) -> bytes:
+        return self._seal(self.current, value.encode("utf-8"), _aad(table, column, member_id))
+
+    def decrypt(self, blob: bytes, *, table: str, column: str, member_id: str) -> str:
+        where = f"{table}.{column} of member {member_id!r}"
+        try:
+            return self._open(blob, _aad(table, column, member_id)).decode("utf-8")
+        except PiiError as exc:
+            raise PiiError(f"{where}: {exc}") from None
+
+    @staticmethod
+    def key_id_of(blob: bytes) -> str:
+        if len(blob) < 2 or blob[0] != VERSION:
+            raise PiiError("not a mlm_core PII ciphertext")
+        return blob[2:2 + blob[1]].decode("utf-8", errors="replace")
