@@ -3,27 +3,54 @@
 Exact to the cent (integers end to end), audit-ready, and fast: Rust kernels over Arrow arrays.
 """
 
-from . import ledger
+from . import ledger, pii
 from ._mlm_core import __version__
 from .engine import PeriodResult, run_period
-from .errors import AmountOverflowError, GenealogyError, InputError, LedgerError, MlmCoreError, PlanError
+from .errors import (
+                     AmountOverflowError,
+                     GenealogyError,
+                     InputError,
+                     LedgerError,
+                     MappingError,
+                     MigrationError,
+                     MlmCoreError,
+                     PiiError,
+                     PlanError,
+                     StoreError,
+)
 from .genealogy import Genealogy, validate_genealogy
+from .migrate.audit import audit
+from .migrate.mapping import Mapping
+from .migrate.run import Migration, rollback
 from .periods import assemble_periods
+from .pii import KeyRing
 from .plan import Plan
+from .store import Store
 
 __all__ = [
     "AmountOverflowError",
     "Genealogy",
     "GenealogyError",
     "InputError",
+    "KeyRing",
     "LedgerError",
+    "Mapping",
+    "MappingError",
+    "Migration",
+    "MigrationError",
     "MlmCoreError",
     "PeriodResult",
+    "PiiError",
     "Plan",
     "PlanError",
+    "Store",
+    "StoreError",
     "__version__",
     "assemble_periods",
+    "audit",
     "ledger",
+    "pii",
+    "rollback",
     "run_period",
     "validate_genealogy",
 ]

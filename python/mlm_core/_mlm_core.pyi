@@ -13,6 +13,8 @@ __all__ = [
     "ledger_seal",
     "ledger_verify",
     "panic_guard_selftest",
+    "parse_decimal",
+    "read_csv",
     "run_period",
     "synth_placement",
     "synth_sponsors",
@@ -50,6 +52,10 @@ def validate_genealogy(
 def synth_sponsors(n: int, seed: int) -> Any: ...
 def synth_placement(sponsor_row: Any, seed: int) -> tuple[Any, Any]: ...
 def panic_guard_selftest() -> None: ...
+def read_csv(path: str, delimiter: str = ",", quote: str = '"') -> dict[str, Any]: ...
+def parse_decimal(
+    text: Any, scales: Any, decimal_separator: str = ".", group_separator: str | None = None, strict: bool = False
+) -> tuple[Any, Any]: ...
 def run_period(
     genealogy: GenealogyCore,
     plan: PlanCore,

@@ -13,9 +13,12 @@ value live in the store's ``pii_keys`` table, so a wrong passphrase is refused b
 from __future__ import annotations
 
 import base64
+import json
 import os
 import struct
+import time
 from collections.abc import Mapping
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,7 +29,7 @@ from .errors import PiiError
 VERSION = 1
 NONCE = 12
 ENV_VAR = "MLM_CORE_PII_KEY"
-# scrypt cost: 2**15 × 8 × 1 takes about 0.1 s and 32 MiB, OWASP's recommended minimum.
+# scrypt cost: N=2**15, r=8, p=1 takes about 0.1 s and 32 MiB, OWASP's recommended minimum.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _CHECK = b"mlm_core pii key check"
 
@@ -126,3 +129,84 @@ class KeyRing:
         if len(blob) < 2 or blob[0] != VERSION:
             raise PiiError("not a mlm_core PII ciphertext")
         return blob[2:2 + blob[1]].decode("utf-8", errors="replace")
+
+
+# -- the store's KYC table -----------------------------------------------------------------------------
+# These take a Store (mlm_core.store.Store); imported lazily so that this module stays usable on its own.
+
+
+def passphrase_keys(store: Any, passphrase: str, *, key_id: str = "pass-1") -> KeyRing:
+    """A key ring from a passphrase: scrypt over the salt stored for ``key_id`` in ``pii_keys`` (created with
+    a fresh salt on first use). A passphrase that does not match the stored check value is refused."""
+    rows = store._rows("SELECT kdf, salt, params, check_value FROM pii_keys WHERE key_id = ?", [key_id])
+    if rows:
+        kdf, salt, params, check = rows[0]
+        if kdf != "scrypt":
+            raise PiiError(f"key {key_id!r} is not a passphrase key (kdf {kdf})")
+        p = json.loads(params)
+        ring = KeyRing({key_id: KeyRing.derive(passphrase, bytes(salt), p["n"], p["r"], p["p"])}, key_id)
+        ring.verify_check(key_id, bytes(check))
+        return ring
+    salt = os.urandom(16)
+    ring = KeyRing({key_id: KeyRing.derive(passphrase, salt)}, key_id)
+    store._db.execute("INSERT INTO pii_keys VALUES (?, 'scrypt', ?, ?, ?, ?)",
+                      [key_id, salt, json.dumps({"n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P}),
+                       ring.check_value(key_id), time.time_ns() // 1000])
+    return ring
+
+
+def register_keys(store: Any, keys: KeyRing) -> None:
+    """Records a check value for each key of ``keys`` not yet known to the store, and refuses a key whose id
+    the store knows with a different check value (the wrong key under a known id)."""
+    for key_id in keys.key_ids:
+        rows = store._rows("SELECT check_value FROM pii_keys WHERE key_id = ?", [key_id])
+        if rows:
+            keys.verify_check(key_id, bytes(rows[0][0]))
+        else:
+            store._db.execute("INSERT INTO pii_keys VALUES (?, 'raw', NULL, NULL, ?, ?)",
+                              [key_id, keys.check_value(key_id), time.time_ns() // 1000])
+
+
+def read_kyc(store: Any, member_id: str, keys: KeyRing) -> dict[str, str]:
+    """One member's KYC fields, decrypted."""
+    rows = store._rows("SELECT field, ciphertext FROM kyc WHERE member_id = ? ORDER BY field", [member_id])
+    return {f: keys.decrypt(bytes(c), table="kyc", column=f, member_id=member_id) for f, c in rows}
+
+
+def rotate(store: Any, old: KeyRing, new: KeyRing) -> int:
+    """Re-encrypts every KYC value under ``new.current`` in one transaction; returns how many. Values already
+    under the new key are left as they are, so an interrupted rotation can simply be run again."""
+    register_keys(store, new)
+    rows = store._rows("SELECT member_id, field, ciphertext, key_id FROM kyc WHERE key_id <> ?", [new.current])
+    with store._lock:
+        store._db.execute("BEGIN TRANSACTION")
+        try:
+            for member, field, blob, _ in rows:
+                value = old.decrypt(bytes(blob), table="kyc", column=field, member_id=member)
+                store._db.execute("UPDATE kyc SET ciphertext = ?, key_id = ? WHERE member_id = ? AND field = ?",
+                                  [new.encrypt(value, table="kyc", column=field, member_id=member), new.current,
+                                   member, field])
+            store._db.execute("COMMIT")
+        except BaseException:
+            store._rollback()
+            raise
+    return len(rows)
+
+
+def erase_person(store: Any, member_id: str, *, reason: str) -> int:
+    """Erases one person's KYC data (right to erasure) and records it. The genealogy, the commissions and the
+    wallet ledger keep the member id only, which carries no personal data, so every ledger still verifies."""
+    if not store._rows("SELECT 1 FROM members WHERE member_id = ?", [member_id]):
+        raise PiiError(f"member {member_id!r} is not in the store")
+    with store._lock:
+        store._db.execute("BEGIN TRANSACTION")
+        try:
+            count = store._rows("SELECT count(*) FROM kyc WHERE member_id = ?", [member_id])[0][0]
+            store._db.execute("DELETE FROM kyc WHERE member_id = ?", [member_id])
+            store._db.execute("INSERT OR REPLACE INTO erasures VALUES (?, ?, ?, ?)",
+                              [member_id, count, reason, time.time_ns() // 1000])
+            store._db.execute("COMMIT")
+        except BaseException:
+            store._rollback()
+            raise
+    return int(count)

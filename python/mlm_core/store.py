@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _arrow, ledger
-from .migrate import canonical
 from .errors import AmountOverflowError, InputError, LedgerError, StoreError
+from .migrate import canonical
 
 if TYPE_CHECKING:
     from .engine import PeriodResult

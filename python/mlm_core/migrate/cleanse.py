@@ -123,7 +123,8 @@ def _phones(values: pa.Array, country_code: str | None) -> pa.Array:
     if country_code is not None:
         national = pc.invert(pc.starts_with(digits, "+"))
         local = pc.replace_substring_regex(digits, r"^0", "")
-        digits = pc.if_else(national, pc.binary_join_element_wise("+" + country_code, local, ""), digits)
+        digits = pc.if_else(national, pc.binary_join_element_wise(pa.scalar("+" + country_code, local.type), local,
+                                                                  pa.scalar("", local.type)), digits)
     return digits
 
 
@@ -132,8 +133,9 @@ def _column(raw: Raw, source: Source, field: Field) -> pa.Array | None:
     if legacy in raw.table.column_names:
         return _text(raw.table.column(legacy))
     if field.name in source.columns:
+        columns = ", ".join(c for c in raw.table.column_names if not c.startswith("_"))
         raise MigrationError(f"{source.table}: {source.file.name} has no column {legacy!r} (mapped to "
-                             f"{field.name}); its columns are {', '.join(c for c in raw.table.column_names if not c.startswith('_'))}")
+                             f"{field.name}); its columns are {columns}")
     return None
 
 
@@ -172,7 +174,7 @@ def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleanse
                                  else pa.int64())
             continue
         if name in source.values and field.kind != "currency":
-            values, hit = _mapped(values, source.values[name])
+            values, _ = _mapped(values, source.values[name])
         if field.required:
             verdicts.fail(pc.is_null(values), "missing_value", name)
         kind = field.kind
@@ -199,7 +201,7 @@ def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleanse
             out[name] = us
         elif kind == "leg":
             if name not in source.values:
-                values, hit = _mapped(pc.utf8_lower(values), LEGS)
+                values, _ = _mapped(pc.utf8_lower(values), LEGS)
             verdicts.fail(pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(["L", "R"])))),
                           "bad_value", name)
             out[name] = values.cast(pa.string())

@@ -38,7 +38,7 @@ class Checked:
 def _parents(ids: pa.Array, parent_ids: pa.Array) -> np.ndarray:
     """Row of each member's parent; -1 for no parent (a root) and -2 for a parent id that is no member."""
     index = pc.index_in(parent_ids, value_set=ids)
-    rows = pc.fill_null(index, -2).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows: np.ndarray = np.asarray(pc.fill_null(index, -2).to_numpy(zero_copy_only=False), dtype=np.int64)
     rows[pc.is_null(parent_ids).to_numpy(zero_copy_only=False)] = -1
     return rows
 
@@ -74,7 +74,8 @@ def check(staged: pa.Table, stored: pa.Table, raw: Raw, policy: Policy,
     n_stored = stored.num_rows
     # The common case, whole trees: one validation over Arrow columns, no Python objects per member.
     schema = pa.schema([(c, pa.string()) for c in cols])
-    findings = validate_genealogy(pa.concat_tables([stored.select(cols).cast(schema), staged.select(cols).cast(schema)]))
+    findings = validate_genealogy(pa.concat_tables([stored.select(cols).cast(schema),
+                                                    staged.select(cols).cast(schema)]))
     if not pc.any(pc.equal(findings.column("severity"), "error")).as_py():
         return Checked(staged, QUARANTINE_SCHEMA.empty_table(), ATTACH_SCHEMA.empty_table(), findings)
     quarantined: dict[int, tuple[str, str]] = {}  # staged row -> (reason, detail)

@@ -42,7 +42,7 @@ from .canonical import TABLES
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 FORMATS = ("csv", "parquet", "json")
 DEFAULT_KEYS = {"timezone", "currency", "decimal_separator", "group_separator", "strict_decimals",

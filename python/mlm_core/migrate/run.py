@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -142,12 +142,8 @@ class Migration:
                 results.append(self._resumed(source, part, done[part]))
                 continue
             lo, hi = part * size + 1, (part + 1) * size + 1
-            in_part = (lambda t: t.filter(pc.and_(pc.greater_equal(t.column("_record" if "_record" in t.column_names
-                                                                                      else "record"), lo),
-                                                  pc.less(t.column("_record" if "_record" in t.column_names
-                                                                   else "record"), hi))))
-            part_accepted = in_part(accepted) if count > 1 else accepted
-            part_bad = in_part(bad) if count > 1 else bad
+            part_accepted = _records_in(accepted, "_record", lo, hi) if count > 1 else accepted
+            part_bad = _records_in(bad, "record", lo, hi) if count > 1 else bad
             read = min(hi, raw.records + 1) - lo
             results.append(self._write(source, table, sha, part, read, part_accepted, part_bad, attachments,
                                        summary_extra, clean.ignored_columns))
@@ -166,7 +162,8 @@ class Migration:
         """Rows repeating a key: exact copies after the first go to quarantine as ``duplicate_row``; when the
         copies differ, every one of them goes, as ``conflicting_duplicate`` (no row can be picked as right)."""
         key = ", ".join(table.key)
-        fields = ", ".join(f.name for f in table.stored_fields if f.name in accepted.column_names)
+        # Every field, KYC included: two rows of one member with different names are a conflict.
+        fields = ", ".join(f.name for f in table.fields if f.name in accepted.column_names)
         indexed = accepted.append_column("_i", pa.array(range(accepted.num_rows), pa.int64()))
         self._registered("_mlm_acc", indexed)
         try:
@@ -233,7 +230,8 @@ class Migration:
         indexed = accepted.select([ref]).append_column("_i", pa.array(range(accepted.num_rows), pa.int64()))
         self._registered("_mlm_acc", indexed)
         try:
-            rows = self.store._rows(f"SELECT a._i, a.{ref} FROM _mlm_acc a ANTI JOIN members m ON a.{ref} = m.member_id")
+            rows = self.store._rows(f"SELECT a._i, a.{ref} FROM _mlm_acc a "
+                                    f"ANTI JOIN members m ON a.{ref} = m.member_id")
         finally:
             self._db.unregister("_mlm_acc")
         verdicts = {i: ("unknown_member", f"{ref} {m!r} is no migrated member") for i, m in rows}
@@ -314,7 +312,8 @@ class Migration:
         return summary
 
     def _insert_kyc(self, batch_id: int, accepted: pa.Table) -> None:
-        present = [f for f in PII_FIELDS if f in accepted.column_names and accepted.column(f).null_count < accepted.num_rows]
+        present = [f for f in PII_FIELDS
+                   if f in accepted.column_names and accepted.column(f).null_count < accepted.num_rows]
         if not present:
             return
         assert self.keys is not None
@@ -372,6 +371,12 @@ def rollback(store: Store, batch_id: int) -> list[int]:
 # -- helpers -------------------------------------------------------------------------------------------
 
 
+def _records_in(t: pa.Table, column: str, lo: int, hi: int) -> pa.Table:
+    """The rows of ``t`` whose record ordinal is in ``[lo, hi)``."""
+    records = t.column(column)
+    return t.filter(pc.and_(pc.greater_equal(records, lo), pc.less(records, hi)))
+
+
 def _with_reason_rows(rejects: pa.Table) -> pa.Table:
     return pa.table({"line": rejects.column("line"), "record": rejects.column("record"),
                      "member_id": pa.nulls(rejects.num_rows, pa.string()), "reason": rejects.column("reason"),
@@ -404,13 +409,15 @@ def checksum(db: Any, rows: pa.Table, table: Table) -> int:
     fields = ", ".join(f.name for f in table.stored_fields)
     db.register("_mlm_sum", rows)
     try:
-        return int(db.execute(f"SELECT COALESCE(SUM(CAST(hash({fields}) AS HUGEINT)), 0) FROM _mlm_sum").fetchall()[0][0])
+        query = f"SELECT COALESCE(SUM(CAST(hash({fields}) AS HUGEINT)), 0) FROM _mlm_sum"
+        return int(db.execute(query).fetchall()[0][0])
     finally:
         db.unregister("_mlm_sum")
 
 
 TOTALS = {
-    "orders": "SELECT currency, SUM(pv)::VARCHAR, SUM(bv)::VARCHAR, SUM(amount)::VARCHAR FROM {r} GROUP BY 1 ORDER BY 1",
+    "orders": "SELECT currency, SUM(pv)::VARCHAR, SUM(bv)::VARCHAR, SUM(amount)::VARCHAR FROM {r} "
+              "GROUP BY 1 ORDER BY 1",
     "commission_history": "SELECT currency, SUM(amount)::VARCHAR FROM {r} GROUP BY 1 ORDER BY 1",
     "carry_forward": "SELECT bonus, SUM(left_carry)::VARCHAR, SUM(right_carry)::VARCHAR FROM {r} GROUP BY 1 ORDER BY 1",
     "rank_history": "SELECT achieved_rank, paid_as_rank, count(*) FROM {r} GROUP BY ALL ORDER BY ALL",
@@ -434,8 +441,9 @@ def totals(db: Any, rows: pa.Table | None, table: Table, batch_id: int | None = 
 
 def _levels(members: pa.Table) -> dict[str, list[list[int]]]:
     g = Genealogy.from_arrow(members)
-    out = {}
-    for tree in ("sponsor", "placement"):
-        h = g.level_histogram(tree)  # type: ignore[arg-type]
+    out: dict[str, list[list[int]]] = {}
+    trees: tuple[Literal["sponsor"], Literal["placement"]] = ("sponsor", "placement")
+    for tree in trees:
+        h = g.level_histogram(tree)
         out[tree] = [list(map(int, r)) for r in zip(*(h.column(c).to_pylist() for c in h.column_names), strict=True)]
     return out

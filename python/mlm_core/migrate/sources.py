@@ -135,7 +135,8 @@ def _read_json(source: Source, sha: str) -> Raw:
     columns = {h: pa.array([_text(item.get(h)) for _, _, item in rows], pa.large_string()) for h in header}
     columns["_line"] = pa.array([r[0] for r in rows], pa.int64())
     columns["_record"] = pa.array([r[1] for r in rows], pa.int64())
-    reject_table = pa.table(list(zip(*rejects, strict=True)) if rejects else [[]] * 5, schema=REJECT_SCHEMA)
+    reject_table = pa.Table.from_pylist([dict(zip(REJECT_SCHEMA.names, r, strict=True)) for r in rejects],
+                                        schema=REJECT_SCHEMA)
     return Raw(pa.table(columns), reject_table, records, sha)
 
 
