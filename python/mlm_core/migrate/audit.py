@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from .. import ledger
+from ..genealogy import Genealogy
 from ..store import Store
 from .canonical import TABLES
 from .run import TOTALS, _levels
@@ -66,7 +67,7 @@ def audit(store: Store) -> pa.Table:
             last_levels = (batch_id, digest["levels"])
     if last_levels is not None:
         members = store._table("SELECT member_id, sponsor_id, placement_id, leg FROM members")
-        target = _levels(members)
+        target = _levels(Genealogy.from_arrow(members))
         for tree in ("sponsor", "placement"):
             add(f"{tree} tree level histogram", "members", last_levels[0], last_levels[1][tree], target[tree])
     return pa.Table.from_pylist(rows, schema=SCHEMA)

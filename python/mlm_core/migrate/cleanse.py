@@ -65,15 +65,19 @@ class _Verdicts:
             self.fail(pc.equal(codes, code), reason, field)
 
     @property
+    def none_failed(self) -> bool:
+        return self.reason.null_count == len(self.reason)
+
+    @property
     def ok(self) -> pa.Array:
         return pc.is_null(self.reason)
 
 
 def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
     trimmed = pc.utf8_trim_whitespace(column)
-    trimmed = pc.utf8_normalize(trimmed, "NFC")
+    # ASCII text is NFC already: the costly normalisation runs only when some value is not ASCII.
+    if not pc.all(pc.fill_null(pc.string_is_ascii(trimmed), True)).as_py():
+        trimmed = pc.utf8_normalize(trimmed, "NFC")
     return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), pa.scalar(None, trimmed.type), trimmed)
 
 
@@ -117,6 +121,23 @@ def _timestamps(con: duckdb.DuckDBPyConnection, values: pa.Array, source: Source
     return out.column("us").combine_chunks().cast(pa.int64()), out.column("code").combine_chunks()
 
 
+def _decimals(values: pa.Array | pa.ChunkedArray, scales: int | pa.Array | pa.ChunkedArray,
+              source: Source) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """The decimal kernel over each chunk (per-row scales are aligned with the values first)."""
+    s = source.settings
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values])
+    if not isinstance(scales, int):
+        values = pa.chunked_array([values.combine_chunks()])
+        scales = scales.combine_chunks() if isinstance(scales, pa.ChunkedArray) else scales
+        chunk_scales: list[int | pa.Array] = [scales]
+    else:
+        chunk_scales = [scales] * values.num_chunks
+    parts = [_mlm_core.parse_decimal(chunk, scale, s.decimal_separator, s.group_separator, s.strict_decimals)
+             for chunk, scale in zip(values.chunks, chunk_scales, strict=True)]
+    return (pa.chunked_array([p[0] for p in parts], pa.int64()), pa.chunked_array([p[1] for p in parts], pa.uint8()))
+
+
 def _phones(values: pa.Array, country_code: str | None) -> pa.Array:
     digits = pc.replace_substring_regex(values, r"[\s().\-/]", "")
     digits = pc.replace_substring_regex(digits, r"^00", "+")
@@ -130,6 +151,8 @@ def _phones(values: pa.Array, country_code: str | None) -> pa.Array:
 
 def _column(raw: Raw, source: Source, field: Field) -> pa.Array | None:
     legacy = source.columns.get(field.name, field.name)
+    if legacy in raw.clean_columns:
+        return raw.table.column(legacy)
     if legacy in raw.table.column_names:
         return _text(raw.table.column(legacy))
     if field.name in source.columns:
@@ -190,8 +213,7 @@ def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleanse
                 verdicts.fail(pc.and_(pc.is_valid(values), pc.is_null(currency)), "missing_value", "currency")
             else:
                 scales = 2 if kind == "volume" else 0
-            parsed, codes = _mlm_core.parse_decimal(values, scales, source.settings.decimal_separator,
-                                                    source.settings.group_separator, source.settings.strict_decimals)
+            parsed, codes = _decimals(values, scales, source)
             verdicts.fail_codes(codes, DECIMAL_CODES, name)
             out[name] = parsed
         elif kind == "timestamp":
@@ -237,11 +259,11 @@ def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleanse
             out[name] = pc.utf8_lower(values).cast(pa.string())
         else:
             out[name] = values.cast(pa.string())
-    out["_line"] = raw.table.column("_line").combine_chunks()
-    out["_record"] = raw.table.column("_record").combine_chunks()
+    out["_line"] = raw.table.column("_line")
+    out["_record"] = raw.table.column("_record")
     typed = pa.table(out)
     ok = verdicts.ok
-    accepted = typed.filter(ok)
+    accepted = typed if verdicts.none_failed else typed.filter(ok)
     bad_rows = pc.indices_nonzero(pc.invert(ok))
     quarantine = _quarantine_rows(raw, typed, verdicts, bad_rows, source)
     ignored = [c for c in raw.table.column_names if not c.startswith("_") and c not in used]

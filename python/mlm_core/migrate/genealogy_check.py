@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import MigrationError
-from ..genealogy import validate_genealogy
+from ..errors import GenealogyError, MigrationError
+from ..genealogy import Genealogy, validate_genealogy
 from .cleanse import QUARANTINE_SCHEMA, raw_json
 from .mapping import Policy
 from .sources import Raw
@@ -33,6 +33,8 @@ class Checked:
     quarantine: pa.Table
     attachments: pa.Table
     warnings: pa.Table
+    # Stored and accepted members as one genealogy, when the fast path built it.
+    genealogy: Genealogy | None = None
 
 
 def _parents(ids: pa.Array, parent_ids: pa.Array) -> np.ndarray:
@@ -72,12 +74,15 @@ def check(staged: pa.Table, stored: pa.Table, raw: Raw, policy: Policy,
     excluded = excluded or {}
     cols = ["member_id", "sponsor_id", "placement_id", "leg"]
     n_stored = stored.num_rows
-    # The common case, whole trees: one validation over Arrow columns, no Python objects per member.
+    # The common case, whole trees: one build over Arrow columns (it validates as it goes), no Python
+    # objects per member; the built genealogy serves the audit's level histograms too.
     schema = pa.schema([(c, pa.string()) for c in cols])
-    findings = validate_genealogy(pa.concat_tables([stored.select(cols).cast(schema),
-                                                    staged.select(cols).cast(schema)]))
-    if not pc.any(pc.equal(findings.column("severity"), "error")).as_py():
-        return Checked(staged, QUARANTINE_SCHEMA.empty_table(), ATTACH_SCHEMA.empty_table(), findings)
+    try:
+        built = Genealogy.from_arrow(pa.concat_tables([stored.select(cols).cast(schema),
+                                                       staged.select(cols).cast(schema)]))
+        return Checked(staged, QUARANTINE_SCHEMA.empty_table(), ATTACH_SCHEMA.empty_table(), built.warnings, built)
+    except GenealogyError:
+        pass
     quarantined: dict[int, tuple[str, str]] = {}  # staged row -> (reason, detail)
     attachments: list[dict[str, str | None]] = []
     sponsor = staged.column("sponsor_id").to_pylist()

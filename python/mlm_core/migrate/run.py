@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -101,7 +102,7 @@ class Migration:
         parts = 1 if source.batch_rows is None else None
         if done and parts == 1 and 0 in done:
             return [self._resumed(source, 0, done[0])]
-        raw = sources.read(source)
+        raw = sources.read(source, sha)
         clean = cleansing.cleanse(self._db, source, raw)
         accepted, quarantine = clean.accepted, [_with_reason_rows(raw.rejects), clean.quarantine]
         accepted, dup_q = self._duplicates(table, accepted, raw)
@@ -120,9 +121,9 @@ class Migration:
             checked = genealogy_check.check(accepted, stored, raw, self.mapping.policy, excluded)
             accepted, attachments = checked.accepted, checked.attachments
             quarantine.append(checked.quarantine)
-            summary_extra["levels"] = _levels(pa.concat_tables([
-                stored.cast(pa.schema([(c, pa.string()) for c in stored.column_names])),
-                accepted.select(stored.column_names).cast(pa.schema([(c, pa.string()) for c in stored.column_names]))]))
+            text = pa.schema([(c, pa.string()) for c in stored.column_names])
+            summary_extra["levels"] = _levels(checked.genealogy or Genealogy.from_arrow(pa.concat_tables([
+                stored.cast(text), accepted.select(stored.column_names).cast(text)])))
             if any(f in accepted.column_names and accepted.column(f).null_count < accepted.num_rows
                    for f in PII_FIELDS) and self.keys is None:
                 raise MigrationError("members: the export maps KYC columns; pass keys= (mlm_core.pii.KeyRing, e.g. "
@@ -164,11 +165,16 @@ class Migration:
         key = ", ".join(table.key)
         # Every field, KYC included: two rows of one member with different names are a conflict.
         fields = ", ".join(f.name for f in table.fields if f.name in accepted.column_names)
-        indexed = accepted.append_column("_i", pa.array(range(accepted.num_rows), pa.int64()))
+        indexed = accepted.append_column("_i", _row_numbers(accepted.num_rows))
         self._registered("_mlm_acc", indexed)
         try:
-            rows = self.store._rows(f"""
-                WITH t AS (SELECT {key}, _i, _record, hash({fields}) AS h FROM _mlm_acc),
+            # First only the repeated keys (one hash aggregate); the details for those alone.
+            repeated = self.store._rows(f"SELECT count(*) FROM (SELECT {key} FROM _mlm_acc GROUP BY {key} "
+                                        f"HAVING count(*) > 1)")[0][0]
+            rows = [] if repeated == 0 else self.store._rows(f"""
+                WITH t AS (SELECT {key}, _i, _record, hash({fields}) AS h FROM _mlm_acc
+                           SEMI JOIN (SELECT {key} FROM _mlm_acc GROUP BY {key} HAVING count(*) > 1) d
+                           USING ({key})),
                 g AS (SELECT {key}, count(*) AS n, min(h) <> max(h) AS conflict, min(_record) AS first,
                              string_agg(CAST(_record AS VARCHAR), ', ' ORDER BY _record) AS records
                       FROM t GROUP BY {key} HAVING count(*) > 1)
@@ -187,10 +193,11 @@ class Migration:
         return _split(accepted, verdicts, raw)
 
     def _duplicate_emails(self, accepted: pa.Table, raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
-        if self.mapping.policy.duplicate_emails == "allow" or "email" not in accepted.column_names:
+        if (self.mapping.policy.duplicate_emails == "allow" or "email" not in accepted.column_names
+                or accepted.column("email").null_count == accepted.num_rows):
             return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
         indexed = accepted.select(["member_id", "email", "_record"]).append_column(
-            "_i", pa.array(range(accepted.num_rows), pa.int64()))
+            "_i", _row_numbers(accepted.num_rows))
         self._registered("_mlm_acc", indexed)
         try:
             rows = self.store._rows("""
@@ -208,10 +215,12 @@ class Migration:
     def _against_store(self, table: Table, accepted: pa.Table, raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
         """Keys already stored by an earlier batch: ``already_stored`` when equal, else
         ``conflicts_with_stored``; stored rows are never changed by a migration."""
+        if not self.store._rows(f"SELECT 1 FROM {table.name} LIMIT 1"):
+            return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
         key = " AND ".join(f"a.{k} = t.{k}" for k in table.key)
         fields = [f.name for f in table.stored_fields if f.name in accepted.column_names]
         same = " AND ".join(f"a.{f} IS NOT DISTINCT FROM t.{f}" for f in fields)
-        indexed = accepted.append_column("_i", pa.array(range(accepted.num_rows), pa.int64()))
+        indexed = accepted.append_column("_i", _row_numbers(accepted.num_rows))
         self._registered("_mlm_acc", indexed)
         try:
             rows = self.store._rows(f"SELECT a._i, {same}, t.batch_id FROM _mlm_acc a JOIN {table.name} t ON {key}")
@@ -227,7 +236,7 @@ class Migration:
         ref = next((f.name for f in table.fields if f.member_ref), None)
         if ref is None:
             return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
-        indexed = accepted.select([ref]).append_column("_i", pa.array(range(accepted.num_rows), pa.int64()))
+        indexed = accepted.select([ref]).append_column("_i", _row_numbers(accepted.num_rows))
         self._registered("_mlm_acc", indexed)
         try:
             rows = self.store._rows(f"SELECT a._i, a.{ref} FROM _mlm_acc a "
@@ -371,6 +380,10 @@ def rollback(store: Store, batch_id: int) -> list[int]:
 # -- helpers -------------------------------------------------------------------------------------------
 
 
+def _row_numbers(n: int) -> pa.Array:
+    return pa.array(np.arange(n, dtype=np.int64))
+
+
 def _records_in(t: pa.Table, column: str, lo: int, hi: int) -> pa.Table:
     """The rows of ``t`` whose record ordinal is in ``[lo, hi)``."""
     records = t.column(column)
@@ -399,7 +412,7 @@ def _split(accepted: pa.Table, verdicts: dict[int, tuple[str, str]], raw: source
         "detail": pa.array([verdicts[r][1] for r in rows], pa.string()),
         "raw": pa.array(cleansing.raw_json(raw, raw_rows), pa.string()),
     }, schema=cleansing.QUARANTINE_SCHEMA)
-    keep = pc.invert(pc.is_in(pa.array(range(accepted.num_rows), pa.int64()), value_set=take))
+    keep = pc.invert(pc.is_in(_row_numbers(accepted.num_rows), value_set=take))
     return accepted.filter(keep), bad
 
 
@@ -439,8 +452,7 @@ def totals(db: Any, rows: pa.Table | None, table: Table, batch_id: int | None = 
     return [list(r) for r in db.execute(TOTALS[table.name].format(r=relation)).fetchall()]
 
 
-def _levels(members: pa.Table) -> dict[str, list[list[int]]]:
-    g = Genealogy.from_arrow(members)
+def _levels(g: Genealogy) -> dict[str, list[list[int]]]:
     out: dict[str, list[list[int]]] = {}
     trees: tuple[Literal["sponsor"], Literal["placement"]] = ("sponsor", "placement")
     for tree in trees:

@@ -1,7 +1,7 @@
 """Reading legacy exports into text columns, keeping every record that cannot be read.
 
 Every source becomes a :class:`Raw`: the legacy columns as strings (exact text: numbers are never parsed
-here), each row's ``_line`` (physical line where it starts; the record ordinal for Parquet) and ``_record``
+here; an empty CSV field is null), each row's ``_line`` (physical line where it starts; the record ordinal for Parquet) and ``_record``
 (1-based ordinal among the file's data records), and ``rejects``, the records that could not be read at all,
 with their raw text. ``records == rows + len(rejects)`` always.
 """
@@ -33,9 +33,13 @@ class Raw:
     sha256: str
     blank_lines: int = 0
     float_columns: list[str] = dataclasses.field(default_factory=list)
+    # Columns known to need no trimming or normalisation (all ASCII, no padding; empty already null).
+    clean_columns: set[str] = dataclasses.field(default_factory=set)
 
 
 def file_sha256(path: Path) -> str:
+    if not path.is_file():
+        raise MigrationError(f"source file {path} does not exist")
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while block := f.read(1 << 22):
@@ -48,11 +52,12 @@ def _shown(raw: bytes) -> str:
     return raw.decode("utf-8", errors="backslashreplace")
 
 
-def read(source: Source) -> Raw:
+def read(source: Source, sha: str | None = None) -> Raw:
+    """Reads ``source``; ``sha`` is its file's SHA-256 when the caller has it already."""
     path = source.file
     if not path.is_file():
         raise MigrationError(f"{source.table}: source file {path} does not exist")
-    sha = file_sha256(path)
+    sha = sha or file_sha256(path)
     if source.format == "csv":
         return _read_csv(source, sha)
     if source.format == "json":
@@ -77,7 +82,9 @@ def _read_csv(source: Source, sha: str) -> Raw:
         "raw": pa.array([_shown(b) for b in r["raw"].to_pylist()], pa.string()),
         "reason": r["code"], "detail": r["detail"],
     }, schema=REJECT_SCHEMA)
-    return Raw(table, rejects, int(parsed["records"]), sha, int(parsed["blank_lines"]))
+    clean = {h for h, ascii, padded in zip(header, parsed["ascii"], parsed["padded"], strict=True)
+             if ascii and not padded}
+    return Raw(table, rejects, int(parsed["records"]), sha, int(parsed["blank_lines"]), clean_columns=clean)
 
 
 def _text(value: object) -> str | None:

@@ -19,14 +19,16 @@ fn one_byte(py: Python<'_>, text: &str, what: &str) -> PyResult<u8> {
     }
 }
 
+/// The column as a large_string array in which empty values are null (a missing value, once cleansed).
 fn text_array(column: TextColumn) -> LargeStringArray {
+    let nulls = column.empty.then(|| NullBuffer::from_iter(column.offsets.windows(2).map(|w| w[1] > w[0])));
     // SAFETY: the reader checked every record as UTF-8 and cuts fields only at ASCII bytes, and its
     // offsets are monotone from 0 to data.len().
     unsafe {
         LargeStringArray::new_unchecked(
             OffsetBuffer::new_unchecked(ScalarBuffer::from(column.offsets)),
             Buffer::from_vec(column.data),
-            None,
+            nulls,
         )
     }
 }
@@ -45,6 +47,16 @@ pub fn read_csv(py: Python<'_>, path: std::path::PathBuf, delimiter: &str, quote
     let out = PyDict::new(py);
     out.set_item("header", PyList::new(py, &parsed.header)?)?;
     // One list per chunk: [column arrays..., line, record]; Python makes chunked arrays of them.
+    let width = parsed.header.len();
+    let all = |f: fn(&TextColumn) -> bool| -> Vec<bool> {
+        (0..width).map(|c| parsed.chunks.iter().all(|ch| f(&ch.columns[c]))).collect()
+    };
+    let any = |f: fn(&TextColumn) -> bool| -> Vec<bool> {
+        (0..width).map(|c| parsed.chunks.iter().any(|ch| f(&ch.columns[c]))).collect()
+    };
+    // Per column: every value ASCII; none with leading or trailing ASCII whitespace.
+    out.set_item("ascii", all(|c| c.ascii))?;
+    out.set_item("padded", any(|c| c.padded))?;
     let chunks = PyList::empty(py);
     for chunk in parsed.chunks {
         let arrays = PyList::empty(py);

@@ -50,16 +50,40 @@ pub struct Reject {
     pub detail: String,
 }
 
-/// One text column: Arrow large-string layout (`offsets.len() == rows + 1`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One text column: Arrow large-string layout (`offsets.len() == rows + 1`), with what the cleansing
+/// needs to know to skip work: whether every value is ASCII (so already NFC), whether any has leading or
+/// trailing ASCII whitespace, and whether any is empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextColumn {
     pub offsets: Vec<i64>,
     pub data: Vec<u8>,
+    pub ascii: bool,
+    pub padded: bool,
+    pub empty: bool,
+}
+
+impl Default for TextColumn {
+    fn default() -> Self {
+        TextColumn { offsets: vec![0], data: Vec::new(), ascii: true, padded: false, empty: false }
+    }
 }
 
 impl TextColumn {
     fn new() -> Self {
-        TextColumn { offsets: vec![0], data: Vec::new() }
+        TextColumn::default()
+    }
+
+    #[inline]
+    fn push(&mut self, value: &[u8]) {
+        match (value.first(), value.last()) {
+            (Some(&first), Some(&last)) => {
+                self.padded |= first.is_ascii_whitespace() || last.is_ascii_whitespace();
+                self.ascii &= value.is_ascii();
+            }
+            _ => self.empty = true,
+        }
+        self.data.extend_from_slice(value);
+        self.offsets.push(self.data.len() as i64);
     }
     pub fn value(&self, row: usize) -> &[u8] {
         &self.data[self.offsets[row] as usize..self.offsets[row + 1] as usize]
@@ -281,8 +305,7 @@ fn read_chunk(input: &[u8], start: usize, limit: usize, width: usize, opts: CsvO
                 } else {
                     let mut begin = 0;
                     for (column, &end) in out.columns.iter_mut().zip(ends.iter()) {
-                        column.data.extend_from_slice(&scratch[begin..end]);
-                        column.offsets.push(column.data.len() as i64);
+                        column.push(&scratch[begin..end]);
                         begin = end;
                     }
                     out.line.push(line as i64);
@@ -454,6 +477,16 @@ mod tests {
         assert_eq!(p.records, 8);
         assert_eq!(p.records as usize, p.rows() + p.rejects.len());
         assert_eq!(p.blank_lines, 1);
+    }
+
+    #[test]
+    fn column_flags() {
+        let p = parse(b"a,b,c,d\nx, y,\xc3\xa9,\n");
+        let c = &p.chunks[0].columns;
+        assert_eq!((c[0].ascii, c[0].padded, c[0].empty), (true, false, false));
+        assert_eq!((c[1].ascii, c[1].padded, c[1].empty), (true, true, false));
+        assert_eq!((c[2].ascii, c[2].padded, c[2].empty), (false, false, false));
+        assert_eq!((c[3].ascii, c[3].padded, c[3].empty), (true, false, true));
     }
 
     #[test]
