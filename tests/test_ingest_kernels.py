@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -160,3 +161,42 @@ def test_read_csv_large_file_in_parallel_pieces_equals_one_piece(tmp_path: Path)
         expect.append(line)
         line += 2 if i % 7 == 0 else 1
     assert lines == expect
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30)),
+       st.sampled_from(["date", "minutes", "seconds", "micros"]), st.sampled_from(["T", " "]),
+       st.one_of(st.none(), st.integers(-23 * 60 - 59, 23 * 60 + 59)),
+       st.sampled_from(["colon", "plain", "hours", "Z"]))
+def test_parse_timestamps_matches_datetime(when: dt.datetime, precision: str, sep: str, offset: int | None,
+                                           style: str) -> None:
+    """The ISO kernel against datetime arithmetic on generated valid timestamps of every accepted form."""
+    if precision == "date":
+        when, offset = dt.datetime(when.year, when.month, when.day), None
+        text = f"{when.year:04d}-{when.month:02d}-{when.day:02d}"
+    else:
+        fmt = {"minutes": "%H:%M", "seconds": "%H:%M:%S", "micros": "%H:%M:%S.%f"}[precision]
+        when = when.replace(second=0, microsecond=0) if precision == "minutes" else (
+            when.replace(microsecond=0) if precision == "seconds" else when)
+        text = f"{when.year:04d}-{when.month:02d}-{when.day:02d}{sep}{when.strftime(fmt)}"
+    expect = (when - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
+    if offset is not None:
+        if style == "Z":
+            offset = 0
+            text += "Z"
+        elif style == "hours":
+            offset = (abs(offset) // 60) * 60 * (1 if offset >= 0 else -1)
+            text += f"{'+' if offset >= 0 else '-'}{abs(offset) // 60:02d}"
+        else:
+            sign = "+" if offset >= 0 else "-"
+            text += f"{sign}{abs(offset) // 60:02d}{':' if style == 'colon' else ''}{abs(offset) % 60:02d}"
+        expect -= offset * 60_000_000
+    values, codes = _mlm_core.parse_timestamps(pa.array([text]))
+    assert (values[0].as_py(), codes[0].as_py()) == (expect, 3 if offset is None else 0), text
+
+
+def test_parse_timestamps_rejects_what_datetime_would_have_to_guess() -> None:
+    texts = ["2024-02-30", "2024-01-05T24:00", "2024-01-05T10:00:00.1234567", "2024-01-05 10", None, "2024-01-05Z"]
+    values, codes = _mlm_core.parse_timestamps(pa.array(texts))
+    assert codes.to_pylist() == [2, 2, 2, 2, 1, 2]
+    assert values.null_count == 6

@@ -295,3 +295,35 @@ def test_kill_9_mid_batch_resumes_to_the_uninterrupted_result(tmp_path: Path, ba
         assert [r.resumed for r in results] == [k < batch for k in (1, 2, 3)]
         assert snapshot(store) == expected
         assert all(audit(store).column("ok").to_pylist())
+
+
+def test_local_times_the_zone_repeats_or_skips_are_quarantined(tmp_path: Path) -> None:
+    """New York, 2024: clocks skip 02:00-03:00 on 10 March and repeat 01:00-02:00 on 3 November."""
+    company.write(tmp_path)
+    orders = company.ORDERS.splitlines()[:2]
+    for k, when in enumerate(["2024-03-10 02:30:00", "2024-11-03 01:30:00", "2024-11-03 02:30:00",
+                              "2024-03-10T02:30:00-05:00"], start=20):
+        orders.append(f"O{k},M1,2024-03,1,1,1,USD,{when}")
+    (tmp_path / "orders.csv").write_text("\n".join(orders) + "\n")
+    with Store(tmp_path / "company.duckdb") as store:
+        Migration(store, Mapping.from_toml(tmp_path / "mapping.toml"), keys=KEYS).run()
+        assert reasons(store, "orders") == {2: "ambiguous_local_time", 3: "ambiguous_local_time"}
+        assert store._rows("SELECT order_id, created_at FROM orders ORDER BY 1") == [
+            ("O1", 1704448800000000), ("O22", 1730619000000000), ("O23", 1710055800000000)]
+
+
+def test_a_custom_timestamp_format(tmp_path: Path) -> None:
+    path = company.write(tmp_path)
+    path.write_text(path.read_text().replace('phone_country_code = "1"',
+                                             'phone_country_code = "1"\ntimestamp_format = "%d/%m/%Y %H:%M"'))
+    orders = company.ORDERS.splitlines()[:1] + ["O1,M1,2024-01,1,1,1,USD,05/01/2024 10:00",
+                                                "O2,M1,2024-01,1,1,1,USD,2024-01-05T10:00:00Z"]
+    (tmp_path / "orders.csv").write_text("\n".join(orders) + "\n")
+    (tmp_path / "members.csv").write_text(company.MEMBERS.replace("2020-01-01 00:00:00", "01/01/2020 00:00")
+                                          .replace("2024-01-02 09:00:00", "02/01/2024 09:00"))
+    with Store(tmp_path / "company.duckdb") as store:
+        Migration(store, Mapping.from_toml(path), keys=KEYS).run()
+        assert store._rows("SELECT order_id, created_at FROM orders") == [("O1", 1704466800000000)]
+        assert reasons(store, "orders") == {2: "bad_timestamp"}
+        assert store._rows("SELECT member_id, joined_at FROM members ORDER BY 1") == [
+            ("HOUSE", 1577854800000000), ("M1", 1704204000000000)]

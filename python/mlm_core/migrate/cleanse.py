@@ -28,8 +28,6 @@ EMAIL = (r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 PHONE = r"^\+[1-9][0-9]{6,14}$"
 LEGS = {"l": "L", "left": "L", "r": "R", "right": "R"}
 DECIMAL_CODES = {2: "missing_value", 3: "not_a_decimal", 4: "not_finite", 5: "too_many_decimals", 6: "overflow"}
-# An offset (Z, +01, +0100, +01:00) after a time of day.
-OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
 
 @dataclass
@@ -76,7 +74,7 @@ class _Verdicts:
 def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     trimmed = pc.utf8_trim_whitespace(column)
     # ASCII text is NFC already: the costly normalisation runs only when some value is not ASCII.
-    if not pc.all(pc.fill_null(pc.string_is_ascii(trimmed), True)).as_py():
+    if not pc.all(pc.fill_null(pc.string_is_ascii(trimmed), True), min_count=0).as_py():
         trimmed = pc.utf8_normalize(trimmed, "NFC")
     return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), pa.scalar(None, trimmed.type), trimmed)
 
@@ -90,35 +88,47 @@ def _mapped(values: pa.Array, mapping: dict[str, str]) -> tuple[pa.Array, pa.Arr
     return pc.if_else(hit, replaced, values), hit
 
 
-def _timestamps(con: duckdb.DuckDBPyConnection, values: pa.Array, source: Source) -> tuple[pa.Array, pa.Array]:
-    """UTC microseconds and a code per row: 0 ok, 1 unreadable, 2 no time zone (and none in the mapping)."""
-    tz = source.settings.timezone
-    fmt = source.settings.timestamp_format
+def _iso_timestamps(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """The strict ISO 8601 kernel: microseconds and its codes (0 zoned, 1 null, 2 invalid, 3 naive)."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    parts = [_mlm_core.parse_timestamps(c) for c in chunks]
+    us = pa.chunked_array([p[0] for p in parts], pa.int64()).combine_chunks()
+    return us, pa.chunked_array([p[1] for p in parts], pa.uint8()).combine_chunks()
+
+
+def _strptime(con: duckdb.DuckDBPyConnection, values: pa.Array, fmt: str) -> tuple[pa.Array, pa.Array]:
+    """The mapping's ``timestamp_format`` through DuckDB's strptime, with the kernel's codes."""
+    zoned = "%z" in fmt or "%Z" in fmt
     con.register("_mlm_ts", pa.table({"s": values}))
     try:
-        if fmt is not None:
-            has_zone = "%z" in fmt or "%Z" in fmt
-            parsed = "try_strptime(s, ?)"
-            zoned = f"epoch_us({parsed})" if has_zone else (
-                f"epoch_us(timezone(?, {parsed}))" if tz else "NULL")
-            params = [fmt] if has_zone or not tz else [tz, fmt]
-            query = (f"SELECT {zoned} AS us, CASE WHEN s IS NULL THEN 0 WHEN {parsed} IS NULL THEN 1 "
-                     f"WHEN {'true' if has_zone or tz else 'false'} THEN 0 ELSE 2 END AS code FROM _mlm_ts")
-            params = [*params, fmt]
-        else:
-            naive = "epoch_us(timezone(?, TRY_CAST(s AS TIMESTAMP)))" if tz else "NULL"
-            query = (f"SELECT CASE WHEN regexp_matches(s, '{OFFSET}') THEN epoch_us(TRY_CAST(s AS TIMESTAMPTZ)) "
-                     f"ELSE {naive} END AS us, "
-                     f"CASE WHEN s IS NULL THEN 0 "
-                     f"WHEN regexp_matches(s, '{OFFSET}') THEN (CASE WHEN TRY_CAST(s AS TIMESTAMPTZ) IS NULL "
-                     f"THEN 1 ELSE 0 END) "
-                     f"WHEN TRY_CAST(s AS TIMESTAMP) IS NULL THEN 1 "
-                     f"WHEN {'true' if tz else 'false'} THEN 0 ELSE 2 END AS code FROM _mlm_ts")
-            params = [tz] if tz else []
-        out = con.sql(query, params=params).to_arrow_table()
+        out = con.sql("SELECT epoch_us(try_strptime(s, ?)) AS us, CASE WHEN s IS NULL THEN 1 "
+                      "WHEN try_strptime(s, ?) IS NULL THEN 2 ELSE ? END AS code FROM _mlm_ts",
+                      params=[fmt, fmt, 0 if zoned else 3]).to_arrow_table()
     finally:
         con.unregister("_mlm_ts")
-    return out.column("us").combine_chunks().cast(pa.int64()), out.column("code").combine_chunks()
+    return out.column("us").combine_chunks().cast(pa.int64()), out.column("code").combine_chunks().cast(pa.uint8())
+
+
+def _timestamps(con: duckdb.DuckDBPyConnection, values: pa.Array, source: Source) -> tuple[pa.Array, pa.Array]:
+    """UTC microseconds and a code per row: 0 ok, 1 unreadable, 2 no time zone (and none in the mapping),
+    3 a local time the zone makes ambiguous (the repeated hour when clocks go back) or nonexistent (the
+    skipped hour): placing it would be a guess."""
+    tz = source.settings.timezone
+    fmt = source.settings.timestamp_format
+    us, kernel = _iso_timestamps(values) if fmt is None else _strptime(con, values, fmt)
+    naive = pc.equal(kernel, 3)
+    codes = pc.if_else(pc.equal(kernel, 2), 1, 0).cast(pa.uint8())
+    if not pc.any(naive).as_py():
+        return us, codes
+    if tz is None:
+        return us, pc.if_else(naive, 2, codes).cast(pa.uint8())
+    if tz in ("UTC", "Etc/UTC"):
+        return us, codes
+    local = pc.if_else(naive, us, pa.scalar(None, pa.int64())).cast(pa.timestamp("us"))
+    early = pc.assume_timezone(local, tz, ambiguous="earliest", nonexistent="earliest").cast(pa.int64())
+    late = pc.assume_timezone(local, tz, ambiguous="latest", nonexistent="latest").cast(pa.int64())
+    unclear = pc.fill_null(pc.not_equal(early, late), False)
+    return pc.if_else(naive, early, us), pc.if_else(unclear, 3, codes).cast(pa.uint8())
 
 
 def _decimals(values: pa.Array | pa.ChunkedArray, scales: int | pa.Array | pa.ChunkedArray,
@@ -220,6 +230,7 @@ def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleanse
             us, codes = _timestamps(con, values, source)
             verdicts.fail(pc.equal(codes, 1), "bad_timestamp", name)
             verdicts.fail(pc.equal(codes, 2), "timestamp_without_zone", name)
+            verdicts.fail(pc.equal(codes, 3), "ambiguous_local_time", name)
             out[name] = us
         elif kind == "leg":
             if name not in source.values:
@@ -278,6 +289,7 @@ MESSAGES = {
     "overflow": "is outside the int64 range of minor units",
     "bad_timestamp": "is not a readable timestamp",
     "timestamp_without_zone": "has no time zone offset and the mapping names no timezone",
+    "ambiguous_local_time": "is a local time the mapping's timezone repeats or skips (a clock change)",
     "bad_value": "is not a known value (map it under [tables.<table>.values])",
     "bad_currency": "is not an active ISO 4217 currency code",
     "bad_email": "is not a valid e-mail address",

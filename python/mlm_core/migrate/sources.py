@@ -1,9 +1,9 @@
 """Reading legacy exports into text columns, keeping every record that cannot be read.
 
 Every source becomes a :class:`Raw`: the legacy columns as strings (exact text: numbers are never parsed
-here; an empty CSV field is null), each row's ``_line`` (physical line where it starts; the record ordinal for Parquet) and ``_record``
-(1-based ordinal among the file's data records), and ``rejects``, the records that could not be read at all,
-with their raw text. ``records == rows + len(rejects)`` always.
+here; an empty CSV field is null), each row's ``_line`` (physical line where it starts; the record ordinal
+for Parquet) and ``_record`` (1-based ordinal among the file's data records), and ``rejects``, the records
+that could not be read at all, with their raw text. ``records == rows + len(rejects)`` always.
 """
 
 from __future__ import annotations

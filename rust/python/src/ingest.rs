@@ -5,6 +5,7 @@ use arrow::datatypes::{DataType, UInt8Type};
 use arrow::pyarrow::ToPyArrow;
 use mlm_kernel::ingest::csv::{self, CsvOptions, TextColumn};
 use mlm_kernel::ingest::decimal::{self, DecimalFormat, MAX_SCALE};
+use mlm_kernel::ingest::timestamp;
 use mlm_kernel::{KernelError, StrKeys};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -130,6 +131,30 @@ pub fn parse_decimal(
         other => return Err(input_error(py, format!("decimal text must be a string column, not {other}"))),
     };
     let nulls = NullBuffer::from(codes.iter().map(|&c| c == 0).collect::<Vec<bool>>());
+    let values = Int64Array::new(ScalarBuffer::from(values), Some(nulls));
+    Ok((values.into_data().to_pyarrow(py)?.unbind(), UInt8Array::from(codes).into_data().to_pyarrow(py)?.unbind()))
+}
+
+/// ISO 8601 text to microseconds: `(values, codes)` with codes 0 zoned (UTC), 1 null, 2 invalid, 3 naive
+/// (wall-clock time read as UTC; the caller applies the mapping's zone). Values are null unless 0 or 3.
+#[pyfunction]
+pub fn parse_timestamps(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+    let array = import_array(py, text, "timestamp text")?;
+    let kernel_err = |e| to_py_err(py, e);
+    let (values, codes) = match array.data_type() {
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            let keys = StrKeys::new(a.value_offsets(), a.value_data(), validity(a)).map_err(kernel_err)?;
+            run_detached(py, || Ok(timestamp::parse_iso_column(&keys)))?
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            let keys = StrKeys::new(a.value_offsets(), a.value_data(), validity(a)).map_err(kernel_err)?;
+            run_detached(py, || Ok(timestamp::parse_iso_column(&keys)))?
+        }
+        other => return Err(input_error(py, format!("timestamp text must be a string column, not {other}"))),
+    };
+    let nulls = NullBuffer::from(codes.iter().map(|&c| c == 0 || c == 3).collect::<Vec<bool>>());
     let values = Int64Array::new(ScalarBuffer::from(values), Some(nulls));
     Ok((values.into_data().to_pyarrow(py)?.unbind(), UInt8Array::from(codes).into_data().to_pyarrow(py)?.unbind()))
 }

@@ -38,6 +38,7 @@ fn _mlm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ledger::ledger_merkle_root, m)?)?;
     m.add_function(wrap_pyfunction!(ingest::read_csv, m)?)?;
     m.add_function(wrap_pyfunction!(ingest::parse_decimal, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest::parse_timestamps, m)?)?;
     m.add_function(wrap_pyfunction!(panic_guard_selftest, m)?)?;
     Ok(())
 }

@@ -2,3 +2,4 @@
 //! line and raw bytes) and an exact decimal-text parser into integer minor units.
 pub mod csv;
 pub mod decimal;
+pub mod timestamp;
