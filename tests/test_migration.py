@@ -316,8 +316,8 @@ def test_a_custom_timestamp_format(tmp_path: Path) -> None:
     path = company.write(tmp_path)
     path.write_text(path.read_text().replace('phone_country_code = "1"',
                                              'phone_country_code = "1"\ntimestamp_format = "%d/%m/%Y %H:%M"'))
-    orders = company.ORDERS.splitlines()[:1] + ["O1,M1,2024-01,1,1,1,USD,05/01/2024 10:00",
-                                                "O2,M1,2024-01,1,1,1,USD,2024-01-05T10:00:00Z"]
+    orders = [company.ORDERS.splitlines()[0], "O1,M1,2024-01,1,1,1,USD,05/01/2024 10:00",
+              "O2,M1,2024-01,1,1,1,USD,2024-01-05T10:00:00Z"]
     (tmp_path / "orders.csv").write_text("\n".join(orders) + "\n")
     (tmp_path / "members.csv").write_text(company.MEMBERS.replace("2020-01-01 00:00:00", "01/01/2020 00:00")
                                           .replace("2024-01-02 09:00:00", "02/01/2024 09:00"))
