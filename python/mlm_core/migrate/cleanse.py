@@ -64,7 +64,7 @@ class _Verdicts:
 
     @property
     def none_failed(self) -> bool:
-        return self.reason.null_count == len(self.reason)
+        return bool(self.reason.null_count == len(self.reason))
 
     @property
     def ok(self) -> pa.Array:
