@@ -80,6 +80,11 @@ Jose\u0301,M2,M2,2,A,2024-01-14 09:00:00,jose@example.com,ES,Jose\u0301 N,
 José,M2,M2,2,A,2024-01-14 09:00:00,jose@example.com,ES,José N,
 X1,M2,M2,1,A,bad date,x1@example.com,ZZ,Bad Country,
 X2,M2,M2,1,A,2024-01-15 09:00:00,x2@example.com,US,"Ragged",1,extra
+S1,M1,HOUSE,1,A,2024-01-16 09:00:00,s1@example.com,US,Slot Taken,
+T1,T3,T3,1,A,2024-01-17 09:00:00,t1@example.com,US,Tri One,
+T2,T1,T1,1,A,2024-01-17 09:00:00,t2@example.com,US,Tri Two,
+T3,T2,T2,1,A,2024-01-17 09:00:00,t3@example.com,US,Tri Three,
+U1,M1,M1,2,A,2024-01-18 09:00:00,u1@example.com,US,Bad <FF> Byte,
 """
 
 EXPECTED_MEMBERS = {
@@ -95,6 +100,9 @@ EXPECTED_MEMBERS = {
     16: None, 17: "duplicate_row",
     18: "bad_timestamp",
     19: "ragged_row",
+    20: "slot_taken",
+    21: "cycle", 22: "orphan_cascade", 23: "orphan_cascade",
+    24: "invalid_utf8",
 }
 
 ORDERS = """\
@@ -134,14 +142,76 @@ not json at all
 EXPECTED_WALLET = {1: None, 2: None, 3: "bad_json", 4: None, 5: None, 6: "unknown_member", 7: "not_an_object"}
 
 
+COMMISSIONS = """\
+Period;Member;Bonus;Amount;Currency
+2023-12;M1;binary;1.234,50;USD
+2023-12;M2;binary;10,00;USD
+2023-12;M2;unilevel;0,5;USD
+2023-12;M1;binary;1.234,50;USD
+2023-12;M2;matching;12,345;USD
+"""
+
+EXPECTED_COMMISSIONS = {1: None, 2: None, 3: None, 4: "duplicate_row", 5: "too_many_decimals"}
+
+CARRY = """\
+member,bonus,period,left,right
+M1,binary,2023-12,150.25,0
+M2,binary,2023-12,0,99.5
+M3,binary,2023-12,1,1
+"""
+
+EXPECTED_CARRY = {1: None, 2: None, 3: "unknown_member"}
+
+RANKS = """\
+member,period,rank,paid_as
+M1,2023-11,Silver,Silver
+M1,2023-12,Gold,Silver
+M2,2023-12,Bronze,
+HOUSE,2023-12,,Gold
+"""
+
+EXPECTED_RANKS = {1: None, 2: None, 3: None, 4: "missing_value"}
+
+EXTRA_MAPPING = """
+[tables.commission_history]
+file = "commissions.csv"
+delimiter = ";"
+decimal_separator = ","
+group_separator = "."
+[tables.commission_history.columns]
+period = "Period"
+member_id = "Member"
+bonus = "Bonus"
+amount = "Amount"
+currency = "Currency"
+
+[tables.carry_forward]
+file = "carry.csv"
+[tables.carry_forward.columns]
+member_id = "member"
+left_carry = "left"
+right_carry = "right"
+
+[tables.rank_history]
+file = "ranks.csv"
+[tables.rank_history.columns]
+member_id = "member"
+achieved_rank = "rank"
+paid_as_rank = "paid_as"
+"""
+
+
 def write(folder: Path, *, orphans: str = "quarantine", house: str | None = None,
           batch_rows: int | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "members.csv").write_text(MEMBERS, encoding="utf-8")
+    (folder / "members.csv").write_bytes(MEMBERS.encode("utf-8").replace(b"<FF>", b"\xff"))
+    (folder / "commissions.csv").write_text(COMMISSIONS, encoding="utf-8")
+    (folder / "carry.csv").write_text(CARRY, encoding="utf-8")
+    (folder / "ranks.csv").write_text(RANKS, encoding="utf-8")
     (folder / "orders.csv").write_text(ORDERS, encoding="utf-8")
     (folder / "wallet.ndjson").write_text(WALLET, encoding="utf-8")
     mapping = MAPPING.format(orphans=orphans, house=f'house_account = "{house}"' if house else "",
-                             batch_rows=f"batch_rows = {batch_rows}" if batch_rows else "")
+                             batch_rows=f"batch_rows = {batch_rows}" if batch_rows else "") + EXTRA_MAPPING
     path = folder / "mapping.toml"
     path.write_text(mapping, encoding="utf-8")
     return path

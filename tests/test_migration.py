@@ -38,7 +38,8 @@ def reasons(store: Store, table: str) -> dict[int, str]:
 
 @pytest.mark.parametrize(("table", "expected"), [
     ("members", company.EXPECTED_MEMBERS), ("orders", company.EXPECTED_ORDERS),
-    ("wallet_transactions", company.EXPECTED_WALLET)])
+    ("wallet_transactions", company.EXPECTED_WALLET), ("commission_history", company.EXPECTED_COMMISSIONS),
+    ("carry_forward", company.EXPECTED_CARRY), ("rank_history", company.EXPECTED_RANKS)])
 def test_every_record_is_accepted_or_quarantined_with_its_reason(migrated: Store, table: str,
                                                                   expected: dict[int, str | None]) -> None:
     assert reasons(migrated, table) == {r: why for r, why in expected.items() if why is not None}
@@ -84,7 +85,21 @@ def test_quarantine_keeps_line_raw_row_and_a_specific_detail(migrated: Store) ->
     assert detail == "expected 10 fields, found 11" and raw.startswith("X2,M2")
     cascade = migrated._rows("SELECT record, detail FROM quarantine WHERE reason = 'orphan_cascade' ORDER BY record")
     assert cascade[0] == (5, "its sponsor parent 'M3' is quarantined (bad_email)")
-    assert [r for r, _ in cascade] == [5, 7, 8, 11]
+    assert [r for r, _ in cascade] == [5, 7, 8, 11, 22, 23]
+
+
+def test_history_tables_keep_exact_amounts(migrated: Store) -> None:
+    # European number format in the commission export: "1.234,50" is 1234.50.
+    assert migrated._rows("SELECT period, member_id, bonus, amount FROM commission_history ORDER BY 2, 3") == [
+        ("2023-12", "M1", "binary", 123450), ("2023-12", "M2", "binary", 1000), ("2023-12", "M2", "unilevel", 50)]
+    assert migrated._rows("SELECT member_id, left_carry, right_carry FROM carry_forward ORDER BY 1") == [
+        ("M1", 15025, 0), ("M2", 0, 9950)]
+    assert migrated._rows("SELECT member_id, period, achieved_rank, paid_as_rank FROM rank_history ORDER BY 1, 2") == [
+        ("M1", "2023-11", "Silver", "Silver"), ("M1", "2023-12", "Gold", "Silver"), ("M2", "2023-12", "Bronze", None)]
+    totals = {name: json.loads(d)["totals"] for name, d in migrated._rows(
+        "SELECT table_name, source_digest FROM migration_batches")}
+    assert totals["carry_forward"] == [["binary", "15025", "9950"]]
+    assert totals["rank_history"] == [["Bronze", None, 1], ["Gold", "Silver", 1], ["Silver", "Silver", 1]]
 
 
 def test_ledger_is_sealed_in_spec_order_and_verifies(migrated: Store) -> None:
@@ -119,12 +134,13 @@ def test_attach_policy_records_every_attachment(tmp_path: Path) -> None:
         assert [(m, t, p, reason) for m, t, p, _, _, reason in attached] == [
             ("C2", "placement", "C1", "parent_quarantined"), ("C2", "sponsor", "C1", "parent_quarantined"),
             ("M4", "placement", "M3", "parent_quarantined"), ("M4", "sponsor", "M3", "parent_quarantined"),
-            ("M5", "placement", "M9", "parent_missing"), ("M5", "sponsor", "M9", "parent_missing")]
+            ("M5", "placement", "M9", "parent_missing"), ("M5", "sponsor", "M9", "parent_missing"),
+            ("T2", "placement", "T1", "parent_quarantined"), ("T2", "sponsor", "T1", "parent_quarantined")]
         placed = [(m, to, leg) for m, t, _, to, leg, _ in attached if t == "placement"]
         # One after another at the bottom of the house's outer left leg. First round: M4 under M1 (the bottom,
-        # M3 being quarantined), M5 under M4; M5 brings M6 and M7 along on its left. Second round, once C1 is
-        # quarantined for the cycle: C2 under the new bottom, M7.
-        assert placed == [("C2", "M7", "L"), ("M4", "M1", "L"), ("M5", "M4", "L")]
+        # M3 being quarantined), M5 under M4; M5 brings M6 and M7 along on its left. Second round, once C1 and
+        # T1 are quarantined for their cycles: C2 under the new bottom M7, then T2 (with T3) under C2.
+        assert placed == [("C2", "M7", "L"), ("M4", "M1", "L"), ("M5", "M4", "L"), ("T2", "C2", "L")]
         members = store._table("SELECT member_id, sponsor_id, placement_id, leg FROM members")
         assert mlm_core.validate_genealogy(members).filter(
             pa.compute.equal(mlm_core.validate_genealogy(members).column("severity"), "error")).num_rows == 0
@@ -137,7 +153,7 @@ def test_a_second_run_resumes_and_changes_nothing(tmp_path: Path) -> None:
     with store:
         before = snapshot(store)
         again = Migration(store, Mapping.from_toml(tmp_path / "mapping.toml"), keys=KEYS).run()
-        assert [b.resumed for b in again] == [True, True, True]
+        assert [b.resumed for b in again] == [True] * 6
         assert [b.batch_id for b in again] == [b.batch_id for b in first]
         assert snapshot(store) == before
 
@@ -146,7 +162,8 @@ def snapshot(store: Store) -> dict[str, list[tuple[object, ...]]]:
     """Every migrated table's rows, without wall-clock columns and backup paths."""
     out = {}
     for table, order in [("members", "member_id"), ("orders", "order_id"), ("quarantine", "batch_id, record"),
-                         ("orphan_attachments", "member_id, tree"), ("commission_history", "1"),
+                         ("orphan_attachments", "member_id, tree"), ("commission_history", "1, 2, 3"),
+                         ("carry_forward", "1, 2, 3"), ("rank_history", "1, 2"),
                          ("wallet_transactions", "posted_order"), ("ledger_checkpoints", "batch_id")]:
         drop = {"created_at", "source_file"} if table in ("ledger_checkpoints", "quarantine") else set()
         cols = [c for (c,) in store._rows(f"SELECT column_name FROM information_schema.columns "
@@ -166,12 +183,12 @@ def test_batches_of_rows_roll_back_and_redo(tmp_path: Path) -> None:
         assert sum(b.rows_accepted + b.rows_quarantined for b in orders) == 12
         full = snapshot(store)
         undone = mlm_core.rollback(store, orders[1].batch_id)
-        assert undone == [orders[1].batch_id, orders[2].batch_id, orders[2].batch_id + 1]
+        assert undone == list(range(orders[1].batch_id, results[-1].batch_id + 1))
         assert store._rows("SELECT count(*) FROM orders")[0][0] == orders[0].rows_accepted
         assert store._rows("SELECT count(*) FROM wallet_transactions")[0][0] == 0
         assert store._rows("SELECT event FROM migration_log") == [("rollback",)]
         redone = Migration(store, Mapping.from_toml(tmp_path / "mapping.toml"), keys=KEYS).run()
-        assert [b.resumed for b in redone] == [True, True, False, False, False]
+        assert [b.resumed for b in redone] == [True, True] + [False] * (len(results) - 2)
         assert snapshot(store) == full
         with pytest.raises(MigrationError, match="batch 99 is not in this store"):
             mlm_core.rollback(store, 99)
@@ -261,7 +278,7 @@ Migration(store, Mapping.from_toml(sys.argv[2]), keys=KeyRing({"k1": bytes(range
 """
 
 
-@pytest.mark.parametrize("batch", [1, 2, 3])
+@pytest.mark.parametrize("batch", [1, 2, 3, 6])
 def test_kill_9_mid_batch_resumes_to_the_uninterrupted_result(tmp_path: Path, batch: int) -> None:
     import os
     import signal
@@ -292,7 +309,7 @@ def test_kill_9_mid_batch_resumes_to_the_uninterrupted_result(tmp_path: Path, ba
     with Store(folder / "company.duckdb") as store:
         assert store._rows("SELECT count(*) FROM migration_batches")[0][0] == batch - 1
         results = Migration(store, Mapping.from_toml(mapping), keys=KEYS).run()
-        assert [r.resumed for r in results] == [k < batch for k in (1, 2, 3)]
+        assert [r.resumed for r in results] == [k < batch for k in range(1, 7)]
         assert snapshot(store) == expected
         assert all(audit(store).column("ok").to_pylist())
 

@@ -205,6 +205,42 @@ def write_exports(
     return written
 
 
+LEGACY_MAPPING = """\
+# Maps the exports of mlm_core.synth.write_exports onto the canonical tables (see mlm_core.migrate.mapping).
+[defaults]
+timezone = "UTC"
+
+[tables.members]
+file = "members.{fmt}"
+[tables.members.columns]
+member_id = "MemberID"
+sponsor_id = "EnrollerID"
+placement_id = "UplineID"
+leg = "Position"
+status = "Status"
+joined_at = "JoinDate"
+{orders}"""
+
+_ORDERS_MAPPING = """
+[tables.orders]
+file = "orders.{fmt}"
+[tables.orders.columns]
+order_id = "OrderID"
+member_id = "MemberID"
+period = "Period"
+pv = "PV"
+bv = "BV"
+"""
+
+
+def write_mapping(directory: str | Path, *, fmt: str = "csv", orders: bool = True) -> Path:
+    """Writes ``mapping.toml`` for the exports :func:`write_exports` wrote to ``directory``."""
+    path = Path(directory) / "mapping.toml"
+    path.write_text(LEGACY_MAPPING.format(fmt=fmt, orders=_ORDERS_MAPPING.format(fmt=fmt) if orders else ""),
+                    encoding="utf-8")
+    return path
+
+
 #: One package of example-plan-v2.toml: its price (BV, IDR) and fixed awards per product.
 PACKAGE = {"pv": 0, "bv": 350_000, "sponsor_award": 50_000, "pair_volume": 350_000, "match_award": 80_000}
 

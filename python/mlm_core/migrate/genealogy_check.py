@@ -66,6 +66,18 @@ def downline_cause(parent: np.ndarray, seed: np.ndarray) -> np.ndarray:
     return cause
 
 
+def whole(staged: pa.Table, stored: pa.Table) -> Genealogy | None:
+    """The stored and staged members as one genealogy, or None when they do not form whole trees. The
+    common case costs one build over Arrow columns (it validates as it goes), no Python object per member."""
+    cols = ["member_id", "sponsor_id", "placement_id", "leg"]
+    schema = pa.schema([(c, pa.string()) for c in cols])
+    try:
+        return Genealogy.from_arrow(pa.concat_tables([stored.select(cols).cast(schema),
+                                                      staged.select(cols).cast(schema)]))
+    except GenealogyError:
+        return None
+
+
 def check(staged: pa.Table, stored: pa.Table, raw: Raw, policy: Policy,
           excluded: dict[str, str] | None = None) -> Checked:
     """``staged``: the batch's cleansed members (with ``_line``/``_record``, duplicates already removed);
@@ -74,15 +86,9 @@ def check(staged: pa.Table, stored: pa.Table, raw: Raw, policy: Policy,
     excluded = excluded or {}
     cols = ["member_id", "sponsor_id", "placement_id", "leg"]
     n_stored = stored.num_rows
-    # The common case, whole trees: one build over Arrow columns (it validates as it goes), no Python
-    # objects per member; the built genealogy serves the audit's level histograms too.
-    schema = pa.schema([(c, pa.string()) for c in cols])
-    try:
-        built = Genealogy.from_arrow(pa.concat_tables([stored.select(cols).cast(schema),
-                                                       staged.select(cols).cast(schema)]))
+    built = whole(staged, stored)
+    if built is not None:
         return Checked(staged, QUARANTINE_SCHEMA.empty_table(), ATTACH_SCHEMA.empty_table(), built.warnings, built)
-    except GenealogyError:
-        pass
     quarantined: dict[int, tuple[str, str]] = {}  # staged row -> (reason, detail)
     attachments: list[dict[str, str | None]] = []
     sponsor = staged.column("sponsor_id").to_pylist()

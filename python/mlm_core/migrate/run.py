@@ -105,32 +105,24 @@ class Migration:
         raw = sources.read(source, sha)
         clean = cleansing.cleanse(self._db, source, raw)
         accepted, quarantine = clean.accepted, [_with_reason_rows(raw.rejects), clean.quarantine]
-        accepted, dup_q = self._duplicates(table, accepted, raw)
-        quarantine.append(dup_q)
-        accepted, stored_q = self._against_store(table, accepted, raw)
-        quarantine.append(stored_q)
         attachments = genealogy_check.ATTACH_SCHEMA.empty_table()
         summary_extra: dict[str, Any] = {}
         if table.name == "members":
-            accepted, email_q = self._duplicate_emails(accepted, raw)
-            quarantine.append(email_q)
-            stored = self.store._table("SELECT member_id, sponsor_id, placement_id, leg FROM members")
-            earlier = pa.concat_tables(quarantine)
-            excluded = {m: r for m, r in zip(earlier.column("member_id").to_pylist(),
-                                             earlier.column("reason").to_pylist(), strict=True) if m is not None}
-            checked = genealogy_check.check(accepted, stored, raw, self.mapping.policy, excluded)
-            accepted, attachments = checked.accepted, checked.attachments
-            quarantine.append(checked.quarantine)
-            text = pa.schema([(c, pa.string()) for c in stored.column_names])
-            summary_extra["levels"] = _levels(checked.genealogy or Genealogy.from_arrow(pa.concat_tables([
-                stored.cast(text), accepted.select(stored.column_names).cast(text)])))
-            if any(f in accepted.column_names and accepted.column(f).null_count < accepted.num_rows
-                   for f in PII_FIELDS) and self.keys is None:
+            if self.keys is None and any(f in accepted.column_names and
+                                         accepted.column(f).null_count < accepted.num_rows for f in PII_FIELDS):
                 raise MigrationError("members: the export maps KYC columns; pass keys= (mlm_core.pii.KeyRing, e.g. "
                                      "KeyRing.from_env()) so they are stored encrypted")
+            accepted, attachments, genealogy = self._members(table, accepted, raw, quarantine)
+            summary_extra["levels"] = _levels(genealogy)
+            # Findings that do not stop a load (placement outside the sponsor's line), counted per code.
+            warnings = genealogy.warnings
+            summary_extra["genealogy_warnings"] = {
+                c["values"]: c["counts"] for c in pc.value_counts(warnings.column("code")).to_pylist()}
         else:
+            accepted, dup_q = self._duplicates(table, accepted, raw)
+            accepted, stored_q = self._against_store(table, accepted, raw)
             accepted, ref_q = self._member_refs(table, accepted, raw)
-            quarantine.append(ref_q)
+            quarantine.extend([dup_q, stored_q, ref_q])
         bad = pa.concat_tables(quarantine).sort_by("record")
         if accepted.num_rows + bad.num_rows != raw.records:
             raise MigrationError(f"{source.table}: {raw.records} records read but {accepted.num_rows} accepted and "
@@ -149,6 +141,31 @@ class Migration:
             results.append(self._write(source, table, sha, part, read, part_accepted, part_bad, attachments,
                                        summary_extra, clean.ignored_columns))
         return results
+
+    def _members(self, table: Table, accepted: pa.Table, raw: sources.Raw,
+                 quarantine: list[pa.Table]) -> tuple[pa.Table, pa.Table, Genealogy]:
+        """Duplicates, keys already stored, repeated e-mails and the genealogy gate. When the stored and
+        the accepted members already form whole trees (one build proves no id repeats and none is
+        stored), and no e-mail repeats, the per-row checks are skipped."""
+        stored = self.store._table("SELECT member_id, sponsor_id, placement_id, leg FROM members")
+        whole = genealogy_check.whole(accepted, stored)
+        if whole is not None:
+            _, email_q = self._duplicate_emails(accepted, raw)
+            if email_q.num_rows == 0:
+                return accepted, genealogy_check.ATTACH_SCHEMA.empty_table(), whole
+        accepted, dup_q = self._duplicates(table, accepted, raw)
+        accepted, stored_q = self._against_store(table, accepted, raw)
+        accepted, email_q = self._duplicate_emails(accepted, raw)
+        quarantine.extend([dup_q, stored_q, email_q])
+        earlier = pa.concat_tables(quarantine)
+        excluded = {m: r for m, r in zip(earlier.column("member_id").to_pylist(),
+                                         earlier.column("reason").to_pylist(), strict=True) if m is not None}
+        checked = genealogy_check.check(accepted, stored, raw, self.mapping.policy, excluded)
+        quarantine.append(checked.quarantine)
+        text = pa.schema([(c, pa.string()) for c in stored.column_names])
+        genealogy = checked.genealogy or Genealogy.from_arrow(pa.concat_tables([
+            stored.cast(text), checked.accepted.select(stored.column_names).cast(text)]))
+        return checked.accepted, checked.attachments, genealogy
 
     def _resumed(self, source: Source, part: int, row: tuple[Any, ...]) -> BatchResult:
         batch_id, read, accepted, quarantined, backup = row
