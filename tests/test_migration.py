@@ -344,3 +344,35 @@ def test_a_custom_timestamp_format(tmp_path: Path) -> None:
         assert reasons(store, "orders") == {2: "bad_timestamp"}
         assert store._rows("SELECT member_id, joined_at FROM members ORDER BY 1") == [
             ("HOUSE", 1577854800000000), ("M1", 1704204000000000)]
+
+
+def test_a_later_members_batch_is_checked_against_the_stored_genealogy_and_emails(tmp_path: Path) -> None:
+    store, _ = migrate(tmp_path)
+    with store:
+        later = tmp_path / "later.csv"
+        header = company.MEMBERS.splitlines()[0]
+        later.write_text("\n".join([
+            header,
+            "N1,M1,M1,2,A,2024-02-01 09:00:00,new@example.com,US,New One,",        # M1's free right slot
+            "N2,M1,M1,2,A,2024-02-01 09:00:00,n2@example.com,US,New Two,",         # the same slot: taken
+            "N3,N1,N1,1,A,2024-02-01 09:00:00,TWO@example.com,US,Not Bo,",         # Bo Two's e-mail (stored)
+            "M2,HOUSE,HOUSE,2,I,2024-01-03 09:00:00,two@example.com,GB,Bo Two,0044 20 7946 0958",  # stored as is
+            "M1,HOUSE,HOUSE,1,A,2024-01-02 09:00:00,one@example.com,US,Ann Changed,",  # stored, differs
+        ]) + "\n")
+        text = (tmp_path / "mapping.toml").read_text().replace('file = "members.csv"', 'file = "later.csv"')
+        mapping_path = tmp_path / "later.toml"
+        mapping_path.write_text(text.split("[tables.orders]")[0])
+        results = Migration(store, Mapping.from_toml(mapping_path), keys=KEYS).run()
+        assert [(r.rows_read, r.rows_accepted, r.rows_quarantined) for r in results] == [(5, 1, 4)]
+        batch = results[0].batch_id
+        assert store._rows("SELECT record, reason, detail FROM quarantine WHERE batch_id = ? ORDER BY 1", [batch]) == [
+            (2, "slot_taken", store._rows("SELECT detail FROM quarantine WHERE batch_id = ? AND record = 2",
+                                          [batch])[0][0]),
+            (3, "duplicate_email", "the same e-mail as stored member 'M2'; set policy.duplicate_emails = 'allow' "
+                                   "to load both"),
+            (4, "already_stored", "identical to the row stored by batch 1"),
+            (5, "conflicts_with_stored", "its key is stored by batch 1 with other values (KYC name, phone); stored "
+                                         "rows are never changed"),
+        ]
+        assert "N1" in store._rows("SELECT detail FROM quarantine WHERE batch_id = ? AND record = 2", [batch])[0][0]
+        assert all(audit(store).column("ok").to_pylist())

@@ -121,6 +121,10 @@ def test_rotation_reencrypts_everything_and_can_be_rerun(migrated: Store) -> Non
     with pytest.raises(PiiError, match="'k2', which this key ring does not hold"):
         read_kyc(migrated, "M1", RING)
     assert rotate(migrated, RING, new) == 0
+    # The e-mail lookup digests follow the key, so duplicate e-mails are still found after a rotation.
+    (lookup,) = migrated._rows("SELECT lookup FROM kyc WHERE member_id = 'M1' AND field = 'email'")[0]
+    assert bytes(lookup) == new.lookup("one@example.com", column="email") != RING.lookup("one@example.com",
+                                                                                          column="email")
 
 
 def test_erasure_removes_one_person_and_every_ledger_still_verifies(migrated: Store) -> None:

@@ -13,6 +13,8 @@ value live in the store's ``pii_keys`` table, so a wrong passphrase is refused b
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import struct
@@ -21,7 +23,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .errors import PiiError
@@ -32,6 +36,8 @@ ENV_VAR = "MLM_CORE_PII_KEY"
 # scrypt cost: N=2**15, r=8, p=1 takes about 0.1 s and 32 MiB, OWASP's recommended minimum.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _CHECK = b"mlm_core pii key check"
+# Fields stored with a keyed lookup digest beside the ciphertext (duplicate e-mails across batches).
+LOOKUP_FIELDS = ("email",)
 
 
 def _aad(table: str, column: str, member_id: str) -> bytes:
@@ -51,6 +57,8 @@ class KeyRing:
             if len(key) != 32:
                 raise PiiError(f"key {key_id!r} has {len(key)} bytes; AES-256 needs 32")
         self._keys = {k: AESGCM(v) for k, v in keys.items()}
+        self._raw = dict(keys)
+        self._lookup_keys: dict[str, bytes] = {}
         self.current = current
 
     @property
@@ -113,6 +121,18 @@ class KeyRing:
         except InvalidTag:
             raise PiiError("the value does not decrypt: wrong key, a ciphertext moved to another member or "
                            "column, or tampered bytes") from None
+
+    def lookup(self, value: str, *, column: str, key_id: str | None = None) -> bytes:
+        """A keyed digest (HMAC-SHA256 under a key derived from ``key_id``'s, HKDF) of a normalised value:
+        equal values give equal digests, so duplicates are found without decrypting, and nobody without
+        the key can test a guess."""
+        kid = key_id or self.current
+        if kid not in self._lookup_keys:
+            if kid not in self._raw:
+                raise PiiError(f"key {kid!r} is not in the key ring")
+            self._lookup_keys[kid] = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                                          info=b"mlm_core/pii/lookup/v1").derive(self._raw[kid])
+        return hmac.new(self._lookup_keys[kid], column.encode() + b"\x00" + value.encode(), hashlib.sha256).digest()
 
     def encrypt(self, value: str, *, table: str, column: str, member_id: str) -> bytes:
         return self._seal(self.current, value.encode("utf-8"), _aad(table, column, member_id))
@@ -183,9 +203,11 @@ def rotate(store: Any, old: KeyRing, new: KeyRing) -> int:
         try:
             for member, field, blob, _ in rows:
                 value = old.decrypt(bytes(blob), table="kyc", column=field, member_id=member)
-                store._db.execute("UPDATE kyc SET ciphertext = ?, key_id = ? WHERE member_id = ? AND field = ?",
+                lookup = new.lookup(value, column=field) if field in LOOKUP_FIELDS else None
+                store._db.execute("UPDATE kyc SET ciphertext = ?, key_id = ?, lookup = ? "
+                                  "WHERE member_id = ? AND field = ?",
                                   [new.encrypt(value, table="kyc", column=field, member_id=member), new.current,
-                                   member, field])
+                                   lookup, member, field])
             store._db.execute("COMMIT")
         except BaseException:
             store._rollback()

@@ -129,7 +129,7 @@ SCHEMA = ";\n".join([
     *(_create(TABLES[name]) for name in LOAD_ORDER if name != "wallet_transactions"),
     """CREATE TABLE IF NOT EXISTS kyc (
         member_id VARCHAR NOT NULL, field VARCHAR NOT NULL, ciphertext BLOB NOT NULL, key_id VARCHAR NOT NULL,
-        batch_id BIGINT NOT NULL, PRIMARY KEY (member_id, field))""",
+        batch_id BIGINT NOT NULL, lookup BLOB, PRIMARY KEY (member_id, field))""",
     """CREATE TABLE IF NOT EXISTS pii_keys (
         key_id VARCHAR PRIMARY KEY, kdf VARCHAR NOT NULL, salt BLOB, params VARCHAR, check_value BLOB NOT NULL,
         created_at BIGINT NOT NULL)""",

@@ -23,10 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import ledger
+from .. import ledger, pii
 from ..errors import MigrationError
 from ..genealogy import Genealogy
-from ..pii import KeyRing
+from ..pii import LOOKUP_FIELDS, KeyRing
 from ..store import Store, _prepare
 from . import cleanse as cleansing
 from . import genealogy_check, sources
@@ -227,7 +227,35 @@ class Migration:
         verdicts = {i: ("duplicate_email", f"the same e-mail as member {m!r} (record {r}); "
                                            f"set policy.duplicate_emails = 'allow' to load both")
                     for i, m, r, k in rows if k > 1}
+        verdicts.update({i: v for i, v in self._stored_emails(accepted).items() if i not in verdicts})
         return _split(accepted, verdicts, raw)
+
+    def _stored_emails(self, accepted: pa.Table) -> dict[int, tuple[str, str]]:
+        """Rows whose e-mail a stored member has: found through the keyed lookup digests of the KYC table,
+        computed under each key id the stored digests use (several during a key rotation)."""
+        key_ids = [k for (k,) in self.store._rows("SELECT DISTINCT key_id FROM kyc WHERE field = 'email'")]
+        if not key_ids or self.keys is None:
+            return {}
+        emails = accepted.column("email").to_pylist()
+        rows = [(i, e) for i, e in enumerate(emails) if e is not None]
+        found: dict[int, tuple[str, str]] = {}
+        for key_id in key_ids:
+            if key_id not in self.keys.key_ids:
+                raise MigrationError(f"stored e-mails are indexed under key {key_id!r}, which the given key ring "
+                                     f"does not hold: pass it too, or rotate first")
+            probe = pa.table({"_i": pa.array([i for i, _ in rows], pa.int64()),
+                              "lookup": pa.array([self.keys.lookup(e, column="email", key_id=key_id)
+                                                  for _, e in rows], pa.binary())})
+            self._registered("_mlm_probe", probe)
+            try:
+                hits = self.store._rows("SELECT p._i, k.member_id FROM _mlm_probe p JOIN kyc k ON k.lookup = p.lookup "
+                                        "AND k.field = 'email' AND k.key_id = ? ORDER BY 1", [key_id])
+            finally:
+                self._db.unregister("_mlm_probe")
+            for i, member in hits:
+                found.setdefault(i, ("duplicate_email", f"the same e-mail as stored member {member!r}; set "
+                                                        f"policy.duplicate_emails = 'allow' to load both"))
+        return found
 
     def _against_store(self, table: Table, accepted: pa.Table, raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
         """Keys already stored by an earlier batch: ``already_stored`` when equal, else
@@ -243,11 +271,28 @@ class Migration:
             rows = self.store._rows(f"SELECT a._i, {same}, t.batch_id FROM _mlm_acc a JOIN {table.name} t ON {key}")
         finally:
             self._db.unregister("_mlm_acc")
-        verdicts = {i: (("already_stored", f"identical to the row stored by batch {b}") if eq else
-                        ("conflicts_with_stored", f"its key is stored by batch {b} with other values; stored rows "
-                                                  f"are never changed"))
+        pii_differs = self._kyc_differs(table, accepted, [i for i, eq, _ in rows if eq])
+        verdicts = {i: (("already_stored", f"identical to the row stored by batch {b}") if eq and i not in pii_differs
+                        else ("conflicts_with_stored", f"its key is stored by batch {b} with other values"
+                              f"{pii_differs.get(i, '')}; stored rows are never changed"))
                     for i, eq, b in rows}
         return _split(accepted, verdicts, raw)
+
+    def _kyc_differs(self, table: Table, accepted: pa.Table, rows: list[int]) -> dict[int, str]:
+        """For members already stored with equal tree fields: which ones differ in a KYC field (decrypted
+        for the comparison, never written out)."""
+        if not table.pii or not rows or self.keys is None:
+            return {}
+        out = {}
+        fields = [f for f in table.pii if f in accepted.column_names]
+        for i in rows:
+            given = {f: accepted.column(f)[i].as_py() for f in fields}
+            member = accepted.column("member_id")[i].as_py()
+            stored = pii.read_kyc(self.store, member, self.keys)
+            differ = [f for f in fields if given[f] != stored.get(f)]
+            if differ:
+                out[i] = f" (KYC {', '.join(differ)})"
+        return out
 
     def _member_refs(self, table: Table, accepted: pa.Table, raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
         ref = next((f.name for f in table.fields if f.member_ref), None)
@@ -345,19 +390,22 @@ class Migration:
         assert self.keys is not None
         keys = self.keys
         members = accepted.column("member_id").to_pylist()
-        out_member, out_field, out_blob = [], [], []
+        out_member, out_field, out_blob, out_value = [], [], [], []
         for f in present:
             for member, value in zip(members, accepted.column(f).to_pylist(), strict=True):
                 if value is not None:
                     out_member.append(member)
                     out_field.append(f)
+                    out_value.append(value)
                     out_blob.append(keys.encrypt(value, table="kyc", column=f, member_id=member))
+        lookups = [keys.lookup(v, column=f) if f in LOOKUP_FIELDS else None
+                   for f, v in zip(out_field, out_value, strict=True)]
         kyc = pa.table({"member_id": pa.array(out_member, pa.string()), "field": pa.array(out_field, pa.string()),
-                        "ciphertext": pa.array(out_blob, pa.binary())})
+                        "ciphertext": pa.array(out_blob, pa.binary()), "lookup": pa.array(lookups, pa.binary())})
         db = self.store._db
         db.register("_mlm_kyc", kyc)
         try:
-            db.execute("INSERT INTO kyc SELECT member_id, field, ciphertext, ?, ? FROM _mlm_kyc",
+            db.execute("INSERT INTO kyc SELECT member_id, field, ciphertext, ?, ?, lookup FROM _mlm_kyc",
                        [keys.current, batch_id])
         finally:
             db.unregister("_mlm_kyc")
