@@ -232,3 +232,14 @@ def erase_person(store: Any, member_id: str, *, reason: str) -> int:
             store._rollback()
             raise
     return int(count)
+
+
+def read_quarantined_raw(store: Any, batch_id: int, record: int, keys: KeyRing) -> str:
+    """The raw text of a quarantined record whose export held personal data (stored sealed)."""
+    rows = store._rows("SELECT raw, raw_sealed FROM quarantine WHERE batch_id = ? AND record = ?", [batch_id, record])
+    if not rows:
+        raise PiiError(f"no quarantined record {record} in batch {batch_id}")
+    raw, sealed = rows[0]
+    if sealed is None:
+        return str(raw)
+    return keys.decrypt(bytes(sealed), table="quarantine", column="raw", member_id=f"{batch_id}:{record}")

@@ -139,7 +139,7 @@ SCHEMA = ";\n".join([
     """CREATE TABLE IF NOT EXISTS quarantine (
         batch_id BIGINT NOT NULL, table_name VARCHAR NOT NULL, source_file VARCHAR NOT NULL, line BIGINT,
         record BIGINT NOT NULL, member_id VARCHAR, reason VARCHAR NOT NULL, detail VARCHAR NOT NULL,
-        raw VARCHAR NOT NULL)""",
+        raw VARCHAR NOT NULL, raw_sealed BLOB)""",
     """CREATE TABLE IF NOT EXISTS orphan_attachments (
         member_id VARCHAR NOT NULL, tree VARCHAR NOT NULL, legacy_parent VARCHAR, attached_to VARCHAR NOT NULL,
         leg VARCHAR, reason VARCHAR NOT NULL, batch_id BIGINT NOT NULL, PRIMARY KEY (member_id, tree))""",

@@ -312,10 +312,14 @@ def _quarantine_rows(raw: Raw, typed: pa.Table, verdicts: _Verdicts, rows: pa.Ar
     fields = verdicts.field.take(rows).to_pylist()
     legacy_rows = raw.table.take(rows).to_pylist()
     details = []
+    personal = set(TABLES[source.table].pii)
     for reason, field, legacy in zip(reasons, fields, legacy_rows, strict=True):
         column = source.columns.get(field, field)
         value = legacy.get(column)
-        shown = f" ({column}={value!r})" if value is not None else ""
+        if field in personal:  # personal data never goes into a readable detail
+            shown = f" ({column}, value withheld: personal data)" if value is not None else ""
+        else:
+            shown = f" ({column}={value!r})" if value is not None else ""
         details.append(f"{field} {MESSAGES.get(reason, reason)}{shown}")
     member = typed.column("member_id").take(rows) if "member_id" in typed.column_names else \
         pa.nulls(len(rows), pa.string())

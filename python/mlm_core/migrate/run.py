@@ -325,11 +325,12 @@ class Migration:
                 if ignored:
                     summary["ignored_columns"] = ignored
                 if bad.num_rows:
-                    q = bad.select(["line", "record", "member_id", "reason", "detail", "raw"])
+                    q = self._sealed_quarantine(source, bad.select(["line", "record", "member_id", "reason",
+                                                                     "detail", "raw"]), batch_id)
                     db.register("_mlm_q", q)
                     try:
                         db.execute("INSERT INTO quarantine SELECT ?, ?, ?, line, record, member_id, reason, detail, "
-                                   "raw FROM _mlm_q", [batch_id, table.name, str(source.file)])
+                                   "raw, raw_sealed FROM _mlm_q", [batch_id, table.name, str(source.file)])
                     finally:
                         db.unregister("_mlm_q")
                 db.execute("INSERT INTO migration_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -345,6 +346,28 @@ class Migration:
                 raise
         return BatchResult(batch_id, table.name, str(source.file), part, read, accepted.num_rows, bad.num_rows,
                            False, str(backup))
+
+    def _sealed_quarantine(self, source: Source, bad: pa.Table, batch_id: int) -> pa.Table:
+        """Quarantined rows of an export with personal data keep it only encrypted: the whole raw row goes
+        to ``raw_sealed`` (AES-GCM, bound to quarantine/raw/<batch>:<record>) and ``raw`` keeps the row
+        with those columns replaced by ``"<sealed>"`` (a line that could not be parsed is sealed whole)."""
+        personal = {source.columns.get(f, f) for f in TABLES[source.table].pii}
+        if not personal or self.keys is None:
+            return bad.append_column("raw_sealed", pa.nulls(bad.num_rows, pa.binary()))
+        shown, sealed = [], []
+        for record, text in zip(bad.column("record").to_pylist(), bad.column("raw").to_pylist(), strict=True):
+            sealed.append(self.keys.encrypt(text, table="quarantine", column="raw", member_id=f"{batch_id}:{record}"))
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError:
+                row = None
+            if isinstance(row, dict):
+                shown.append(json.dumps({k: ("<sealed>" if k in personal and v is not None else v)
+                                         for k, v in row.items()}, ensure_ascii=False))
+            else:
+                shown.append("<sealed: an unreadable line of an export with personal data>")
+        return bad.set_column(bad.schema.get_field_index("raw"), "raw", pa.array(shown, pa.string())) \
+            .append_column("raw_sealed", pa.array(sealed, pa.binary()))
 
     def _insert(self, table: Table, batch_id: int, accepted: pa.Table, attachments: pa.Table,
                 extra: dict[str, Any]) -> dict[str, Any]:
