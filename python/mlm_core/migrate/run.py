@@ -160,7 +160,9 @@ class Migration:
         earlier = pa.concat_tables(quarantine)
         excluded = {m: r for m, r in zip(earlier.column("member_id").to_pylist(),
                                          earlier.column("reason").to_pylist(), strict=True) if m is not None}
-        checked = genealogy_check.check(accepted, stored, raw, self.mapping.policy, excluded)
+        checked = genealogy_check.check(accepted, stored, raw, self.mapping.policy, excluded,
+                                        known_broken=whole is None and not (dup_q.num_rows or stored_q.num_rows
+                                                                            or email_q.num_rows))
         quarantine.append(checked.quarantine)
         text = pa.schema([(c, pa.string()) for c in stored.column_names])
         genealogy = checked.genealogy or Genealogy.from_arrow(pa.concat_tables([

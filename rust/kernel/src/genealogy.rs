@@ -756,3 +756,140 @@ mod tests {
         assert_eq!(g.leg_volumes(&[1, 10, 100]).unwrap(), (vec![0, 1, 0], vec![0, 0, 11]));
     }
 }
+
+/// For each member, in each tree, the nearest ancestor-or-self row that is a `seed` (`-1` for none):
+/// what the migration's genealogy gate needs to quarantine a whole downline below the members it refused.
+/// The input may be broken (orphans, cycles, repeated ids: a repeated id links to its first row); every
+/// row is visited a bounded number of times, with an explicit path instead of recursion.
+pub fn downline_causes<K: KeyColumn>(
+    member_id: &K,
+    sponsor_id: &K,
+    placement_id: &K,
+    seed: &[bool],
+) -> Result<(Vec<i64>, Vec<i64>)> {
+    let n = member_id.len();
+    if sponsor_id.len() != n || placement_id.len() != n || seed.len() != n {
+        return Err(invalid(format!(
+            "columns differ in length: member_id {n}, sponsor_id {}, placement_id {}, seed {}",
+            sponsor_id.len(),
+            placement_id.len(),
+            seed.len()
+        )));
+    }
+    if n > MAX_MEMBERS {
+        return Err(invalid(format!("{n} members is more than the {MAX_MEMBERS} a genealogy holds")));
+    }
+    let mut ignored = Vec::new();
+    let index = IdIndex::build(member_id, &mut ignored);
+    let sponsor_link = index.resolve(member_id, sponsor_id, None);
+    let placement_link = index.resolve(member_id, placement_id, Some((sponsor_id, &sponsor_link)));
+    Ok((nearest_seed(&sponsor_link, seed), nearest_seed(&placement_link, seed)))
+}
+
+fn nearest_seed(link: &[u32], seed: &[bool]) -> Vec<i64> {
+    const UNSEEN: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let n = link.len();
+    let mut state = vec![UNSEEN; n];
+    let mut cause = vec![-1i64; n];
+    let mut path = Vec::new();
+    for start in 0..n {
+        if state[start] == DONE {
+            continue;
+        }
+        path.clear();
+        let mut row = start;
+        let found = loop {
+            if state[row] == DONE {
+                break cause[row];
+            }
+            if seed[row] {
+                state[row] = DONE;
+                cause[row] = row as i64;
+                break row as i64;
+            }
+            if state[row] == ON_PATH {
+                break -1; // a cycle without a seed on it
+            }
+            state[row] = ON_PATH;
+            path.push(row);
+            let parent = link[row];
+            if parent >= UNKNOWN_LINK {
+                break -1; // a root, or a parent that is no member
+            }
+            row = parent as usize;
+        };
+        for &r in &path {
+            cause[r] = found;
+            state[r] = DONE;
+        }
+    }
+    cause
+}
+
+#[cfg(test)]
+mod downline_tests {
+    use super::*;
+    use crate::keys::IntKeys;
+
+    fn ids(v: &[i64]) -> IntKeys<'_> {
+        IntKeys { values: v, validity: None }
+    }
+
+    #[test]
+    fn nearest_seed_against_a_naive_walk() {
+        let mut rng = crate::rng::SplitMix64::new(3);
+        for _ in 0..300 {
+            let n = 1 + rng.below(40) as usize;
+            let link: Vec<u32> = (0..n)
+                .map(|_| match rng.below(10) {
+                    0 => NULL_LINK,
+                    1 => UNKNOWN_LINK,
+                    _ => rng.below(n as u64) as u32,
+                })
+                .collect();
+            let seed: Vec<bool> = (0..n).map(|_| rng.chance(150)).collect();
+            let got = nearest_seed(&link, &seed);
+            for start in 0..n {
+                // The slow definition: walk up at most n steps, stop at the first seed.
+                let (mut row, mut expect) = (start, -1i64);
+                for _ in 0..=n {
+                    if seed[row] {
+                        expect = row as i64;
+                        break;
+                    }
+                    if link[row] >= UNKNOWN_LINK {
+                        break;
+                    }
+                    row = link[row] as usize;
+                }
+                assert_eq!(got[start], expect, "row {start} of {link:?} seeds {seed:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn ten_million_deep_chain_without_recursion() {
+        let n = 10_000_000usize;
+        let link: Vec<u32> = (0..n as u32).map(|r| if r == 0 { NULL_LINK } else { r - 1 }).collect();
+        let mut seed = vec![false; n];
+        seed[5] = true;
+        let got = nearest_seed(&link, &seed);
+        assert_eq!((got[4], got[5], got[n - 1]), (-1, 5, 5));
+    }
+
+    #[test]
+    fn by_ids() {
+        let m = [1, 2, 3, 4, 5];
+        let s = [0, 1, 2, 3, 9];
+        let (sc, _) = downline_causes(
+            &ids(&m),
+            &IntKeys { values: &s, validity: Some(crate::keys::Validity { bits: &[0b11110], offset: 0 }) },
+            &ids(&m),
+            &[false, true, false, false, false],
+        )
+        .unwrap();
+        assert_eq!(sc, vec![-1, 1, 1, 1, -1]);
+    }
+}

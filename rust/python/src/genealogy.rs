@@ -1,10 +1,10 @@
 //! Genealogy building, validation and rollups.
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, UInt8Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, UInt8Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::pyarrow::ToPyArrow;
-use mlm_kernel::genealogy::NONE;
+use mlm_kernel::genealogy::{downline_causes as downline, NONE};
 use mlm_kernel::{BuildOptions, Finding, Genealogy, KernelError, KeyColumn, RollupOp, StrKeys, Tree};
 use pyo3::prelude::*;
 
@@ -265,4 +265,39 @@ impl GenealogyCore {
     fn rows_topological(&self, py: Python<'_>, tree: &str) -> PyResult<bool> {
         Ok(self.inner.tree(tree_arg(py, tree)?).rows_topological())
     }
+}
+
+/// Per tree, each member's nearest ancestor-or-self row marked in `seed` (-1 for none), on any member
+/// table, whole or not: `(sponsor_cause, placement_cause)` as int64 arrays.
+#[pyfunction]
+pub fn downline_causes(
+    py: Python<'_>,
+    member_id: &Bound<'_, PyAny>,
+    sponsor_id: &Bound<'_, PyAny>,
+    placement_id: &Bound<'_, PyAny>,
+    seed: &Bound<'_, PyAny>,
+) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+    let arrays = [
+        import_array(py, member_id, "member_id")?,
+        import_array(py, sponsor_id, "sponsor_id")?,
+        import_array(py, placement_id, "placement_id")?,
+    ];
+    let seed_array = import_array(py, seed, "seed")?;
+    if seed_array.data_type() != &DataType::Boolean || seed_array.null_count() > 0 {
+        return Err(input_error(py, "seed must be a boolean array without nulls"));
+    }
+    let seeds: Vec<bool> = seed_array.as_boolean().values().iter().collect();
+    let m = id_column(py, &arrays[0], "member_id")?;
+    let s = id_column(py, &arrays[1], "sponsor_id")?;
+    let p = id_column(py, &arrays[2], "placement_id")?;
+    let outcome = run_detached(py, || match (&m, &s, &p) {
+        (IdColumn::Int(m), IdColumn::Int(s), IdColumn::Int(p)) => downline(m, s, p, &seeds).map(Some),
+        (IdColumn::Str(m), IdColumn::Str(s), IdColumn::Str(p)) => downline(m, s, p, &seeds).map(Some),
+        (IdColumn::LargeStr(m), IdColumn::LargeStr(s), IdColumn::LargeStr(p)) => downline(m, s, p, &seeds).map(Some),
+        _ => Ok(None),
+    })?;
+    let Some((sponsor, placement)) = outcome else {
+        return Err(input_error(py, "member_id, sponsor_id and placement_id must have one type"));
+    };
+    Ok((int64_array(py, sponsor)?, int64_array(py, placement)?))
 }

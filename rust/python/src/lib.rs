@@ -31,6 +31,7 @@ fn _mlm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::explain_level, m)?)?;
     m.add_function(wrap_pyfunction!(genealogy::build_genealogy, m)?)?;
     m.add_function(wrap_pyfunction!(genealogy::validate_genealogy, m)?)?;
+    m.add_function(wrap_pyfunction!(genealogy::downline_causes, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_sponsors, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_placement, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_seal, m)?)?;
