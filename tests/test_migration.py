@@ -197,7 +197,8 @@ def test_batches_of_rows_roll_back_and_redo(tmp_path: Path) -> None:
         assert undone == list(range(orders[1].batch_id, results[-1].batch_id + 1))
         assert store._rows("SELECT count(*) FROM orders")[0][0] == orders[0].rows_accepted
         assert store._rows("SELECT count(*) FROM wallet_transactions")[0][0] == 0
-        assert store._rows("SELECT event FROM migration_log") == [("rollback",)]
+        events = [e for (e,) in store._rows("SELECT event FROM migration_log ORDER BY logged_at")]
+        assert events == ["run_started", "run_finished", "rollback"]  # the log survives the restore
         redone = Migration(store, Mapping.from_toml(tmp_path / "mapping.toml"), keys=KEYS).run()
         assert [b.resumed for b in redone] == [True, True] + [False] * (len(results) - 2)
         assert snapshot(store) == full
@@ -387,3 +388,16 @@ def test_a_later_members_batch_is_checked_against_the_stored_genealogy_and_email
         ]
         assert "N1" in store._rows("SELECT detail FROM quarantine WHERE batch_id = ? AND record = 2", [batch])[0][0]
         assert all(audit(store).column("ok").to_pylist())
+
+
+def test_rollback_refuses_while_another_store_has_the_file_open(tmp_path: Path) -> None:
+    from mlm_core.errors import StoreError
+
+    store, results = migrate(tmp_path)
+    with store, Store(tmp_path / "company.duckdb") as other:
+        with pytest.raises(StoreError, match="1 other Store"):
+            mlm_core.rollback(store, results[1].batch_id)
+        assert other._rows("SELECT count(*) FROM orders")[0][0] == 4
+    with Store(tmp_path / "company.duckdb") as alone:
+        assert mlm_core.rollback(alone, results[1].batch_id)[0] == results[1].batch_id
+        assert alone._rows("SELECT count(*) FROM orders")[0][0] == 0

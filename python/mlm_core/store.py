@@ -1,9 +1,13 @@
-"""The e-wallet store: an append-only DuckDB ledger of wallet transactions, sealed per ledger-hashing.md.
+"""The company's store: one DuckDB file with the e-wallet ledger and the canonical tables of a migration.
 
-``Store(path)`` keeps three tables: ``wallet_transactions`` (every posted row with its ``seq``, ``leaf`` and
-``chain``), ``wallets`` (per-wallet settings) and ``ledger_checkpoints`` (one Merkle root per posted batch).
-Rows are only ever added: a correction is a reversal row, never an update. Hashing is :mod:`mlm_core.ledger`'s;
-this module normalises, checks idempotency and balances, and writes each batch in one DuckDB transaction.
+The ledger: ``wallet_transactions`` (every posted row with its ``seq``, ``leaf`` and ``chain``), ``wallets``
+(per-wallet settings) and ``ledger_checkpoints`` (one Merkle root per posted batch). Rows are only ever
+added: a correction is a reversal row, never an update. Hashing is :mod:`mlm_core.ledger`'s; this module
+normalises, checks idempotency and balances, and writes each batch in one DuckDB transaction.
+
+The migration's tables (:mod:`mlm_core.migrate.canonical`): ``members``, ``orders``, ``commission_history``,
+``carry_forward``, ``rank_history``, the encrypted ``kyc`` with ``pii_keys`` and ``erasures``, and the
+bookkeeping ``quarantine``, ``orphan_attachments``, ``migration_batches`` and ``migration_log``.
 """
 
 from __future__ import annotations
@@ -80,6 +84,11 @@ CREATE TABLE IF NOT EXISTS ledger_checkpoints (
 # posting reads heads before it writes, so two of them posting at once could give two rows the same seq.
 _FILE_LOCKS: dict[str, threading.RLock] = {}
 _FILE_LOCKS_GUARD = threading.Lock()
+
+
+# Open Store objects per database file in this process: a rollback replaces the file, which is only safe
+# when no other Store of this process has it open.
+_OPEN: dict[str, int] = {}
 
 
 def _file_lock(path: Path) -> threading.RLock:
@@ -221,12 +230,19 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from None
         self._lock = _file_lock(self.path)
+        with _FILE_LOCKS_GUARD:
+            _OPEN[os.path.realpath(self.path)] = _OPEN.get(os.path.realpath(self.path), 0) + 1
         with self._lock:
             self._db.execute(_SCHEMA)
             self._db.execute(canonical.SCHEMA)
 
     def _restore(self, backup: Path) -> None:
         """Replaces the database file with ``backup`` (a file copy taken after a CHECKPOINT) and reopens it."""
+        with _FILE_LOCKS_GUARD:
+            others = _OPEN.get(os.path.realpath(self.path), 0) - 1
+        if others > 0:
+            raise StoreError(f"{others} other Store object(s) of this process have {self.path} open; close them "
+                             f"before restoring a backup over it")
         with self._lock:
             self._db.close()
             self._con = None
@@ -251,6 +267,8 @@ class Store:
             if self._con is not None:
                 self._con.close()
                 self._con = None
+                with _FILE_LOCKS_GUARD:
+                    _OPEN[os.path.realpath(self.path)] -= 1
 
     @property
     def _db(self) -> duckdb.DuckDBPyConnection:

@@ -77,7 +77,10 @@ class Migration:
         return self.store._db
 
     def run(self, progress: Callable[[str], None] | None = None) -> list[BatchResult]:
+        """Loads every pending batch of the mapping, in dependency order; committed ones are skipped.
+        The run and each of its batches are logged in ``migration_log``."""
         results: list[BatchResult] = []
+        self._log("run_started", {"tables": [n for n in LOAD_ORDER if n in self.mapping.sources]})
         for name in LOAD_ORDER:
             source = self.mapping.sources.get(name)
             if source is None:
@@ -85,7 +88,16 @@ class Migration:
             if progress:
                 progress(f"{name}: reading {source.file.name}")
             results.extend(self._load(source))
+        self._log("run_finished", {"batches": [b.batch_id for b in results],
+                                   "resumed": [b.batch_id for b in results if b.resumed],
+                                   "rows_read": sum(b.rows_read for b in results),
+                                   "rows_quarantined": sum(b.rows_quarantined for b in results)})
         return results
+
+    def _log(self, event: str, detail: dict[str, Any]) -> None:
+        with self.store._lock:
+            self._db.execute("INSERT INTO migration_log VALUES (?, ?, ?)",
+                             [_now(), event, json.dumps(detail, sort_keys=True)])
 
     # -- one source ------------------------------------------------------------------------------------
 
