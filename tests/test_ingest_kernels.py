@@ -33,9 +33,9 @@ def reference_minor(text: str, scale: int) -> tuple[int | None, str]:
         value = Decimal(text)
     except InvalidOperation:
         return None, "not_a_decimal"
-    # Precedence (documented in the kernel): an integer part beyond int64 is overflow whatever the scale;
-    # then digits beyond the scale; then the scaled value's range.
-    if abs(int(value)) > 2**63 - 1:
+    # Precedence (documented in the kernel): an integer part beyond 2**63 (the magnitude of int64's minimum)
+    # is overflow whatever the scale; then digits beyond the scale; then the scaled value's range.
+    if abs(int(value)) > 2**63:
         return None, "overflow"
     scaled = value.scaleb(scale)
     if scaled != scaled.to_integral_value():

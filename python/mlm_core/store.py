@@ -19,6 +19,7 @@ import shutil
 import threading
 import time
 import unicodedata
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -86,9 +87,10 @@ _FILE_LOCKS: dict[str, threading.RLock] = {}
 _FILE_LOCKS_GUARD = threading.Lock()
 
 
-# Open Store objects per database file in this process: a rollback replaces the file, which is only safe
-# when no other Store of this process has it open.
-_OPEN: dict[str, int] = {}
+# Store objects per database file in this process (weakly held: a Store dropped without close() stops
+# counting once collected). A rollback replaces the file, which is only safe when no other Store of this
+# process has it open.
+_STORES: dict[str, weakref.WeakSet[Store]] = {}
 
 
 def _file_lock(path: Path) -> threading.RLock:
@@ -231,25 +233,33 @@ class Store:
             raise StoreError(f"cannot open {self.path}: {exc}") from None
         self._lock = _file_lock(self.path)
         with _FILE_LOCKS_GUARD:
-            _OPEN[os.path.realpath(self.path)] = _OPEN.get(os.path.realpath(self.path), 0) + 1
+            _STORES.setdefault(os.path.realpath(self.path), weakref.WeakSet()).add(self)
         with self._lock:
             self._db.execute(_SCHEMA)
             self._db.execute(canonical.SCHEMA)
 
     def _restore(self, backup: Path) -> None:
-        """Replaces the database file with ``backup`` (a file copy taken after a CHECKPOINT) and reopens it."""
+        """Replaces the database file with ``backup`` (a file copy taken after a CHECKPOINT) and reopens it.
+
+        Crash-safe: the backup is copied beside the database and synced first, the database is closed
+        cleanly (which folds its WAL in), and only then does one atomic rename swap the files."""
         with _FILE_LOCKS_GUARD:
-            others = _OPEN.get(os.path.realpath(self.path), 0) - 1
+            others = sum(1 for s in _STORES.get(os.path.realpath(self.path), ()) if s is not self and s._con)
         if others > 0:
             raise StoreError(f"{others} other Store object(s) of this process have {self.path} open; close them "
                              f"before restoring a backup over it")
         with self._lock:
+            staged = self.path.with_name(self.path.name + ".restoring")
+            shutil.copyfile(backup, staged)
+            with staged.open("rb+") as f:
+                os.fsync(f.fileno())
+            self._db.execute("CHECKPOINT")
             self._db.close()
             self._con = None
             wal = self.path.with_name(self.path.name + ".wal")
-            shutil.copyfile(backup, self.path)
-            if wal.exists():
-                wal.unlink()
+            if wal.exists():  # not expected after a clean close; kept aside, never replayed onto the backup
+                os.replace(wal, wal.with_name(wal.name + f".before-restore-{time.time_ns()}"))
+            os.replace(staged, self.path)
             self._con = duckdb.connect(str(self.path))
 
     def _backup(self, target: Path) -> None:
@@ -267,8 +277,6 @@ class Store:
             if self._con is not None:
                 self._con.close()
                 self._con = None
-                with _FILE_LOCKS_GUARD:
-                    _OPEN[os.path.realpath(self.path)] -= 1
 
     @property
     def _db(self) -> duckdb.DuckDBPyConnection:

@@ -46,9 +46,13 @@ def export_bundle(store: Store, folder: str | os.PathLike[str]) -> Path:
 def verify_bundle(folder: str | os.PathLike[str]) -> list[str]:
     """Problems of a bundle (a file missing, changed or with another row count); empty when it is whole."""
     root = Path(folder)
-    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"manifest.json: unreadable ({exc})"]
     problems = []
-    for name, entry in manifest["files"].items():
+    for name, entry in files.items():
         path = root / name
         if not path.is_file():
             problems.append(f"{name}: missing")

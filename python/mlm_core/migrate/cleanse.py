@@ -20,7 +20,7 @@ from .. import _mlm_core
 from ..errors import MigrationError
 from .canonical import TABLES, Field
 from .mapping import Source
-from .sources import Raw
+from .sources import RESERVED, Raw
 from .standards import COUNTRIES, CURRENCIES, minor_unit
 
 EMAIL = (r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -32,7 +32,7 @@ DECIMAL_CODES = {2: "missing_value", 3: "not_a_decimal", 4: "not_finite", 5: "to
 
 @dataclass
 class Cleansed:
-    """``accepted``: canonical columns (typed) plus ``_line``/``_record``; ``quarantine``: one row per
+    """``accepted``: canonical columns (typed) plus ``_mlm_line``/``_mlm_record``; ``quarantine``: one row per
     rejected record with ``line, record, member_id, reason, detail, raw``."""
 
     accepted: pa.Table
@@ -149,27 +149,45 @@ def _decimals(values: pa.Array | pa.ChunkedArray, scales: int | pa.Array | pa.Ch
 
 
 def _phones(values: pa.Array, country_code: str | None) -> pa.Array:
+    """E.164 candidates: separators dropped, ``00`` read as ``+``. A number without either gets the
+    mapping's country code, after its trunk ``0``; one that already starts with that code (``1-212-...``
+    in the US) is read as international: no national number starts with its own country code."""
     digits = pc.replace_substring_regex(values, r"[\s().\-/]", "")
     digits = pc.replace_substring_regex(digits, r"^00", "+")
     if country_code is not None:
         national = pc.invert(pc.starts_with(digits, "+"))
-        local = pc.replace_substring_regex(digits, r"^0", "")
+        has_code = pc.starts_with(digits, country_code)
+        local = pc.if_else(has_code, pc.utf8_slice_codeunits(digits, len(country_code)),
+                           pc.replace_substring_regex(digits, r"^0", ""))
         digits = pc.if_else(national, pc.binary_join_element_wise(pa.scalar("+" + country_code, local.type), local,
                                                                   pa.scalar("", local.type)), digits)
     return digits
 
 
-def _column(raw: Raw, source: Source, field: Field) -> pa.Array | None:
-    legacy = source.columns.get(field.name, field.name)
+def legacy_columns(source: Source, header: list[str]) -> dict[str, str]:
+    """Each canonical field's legacy column: the mapped one, or a column with the field's own name when no
+    mapping claims that column for another field. One legacy column never fills two fields."""
+    claimed = set(source.columns.values())
+    out = dict(source.columns)
+    for field in TABLES[source.table].fields:
+        if field.name not in out and field.name in header and field.name not in claimed:
+            out[field.name] = field.name
+    return out
+
+
+def _column(raw: Raw, source: Source, field: Field, legacy_of: dict[str, str]) -> pa.Array | None:
+    legacy = legacy_of.get(field.name)
+    if legacy is None:
+        return None
     if legacy in raw.clean_columns:
         return raw.table.column(legacy)
     if legacy in raw.table.column_names:
         return _text(raw.table.column(legacy))
-    if field.name in source.columns:
-        columns = ", ".join(c for c in raw.table.column_names if not c.startswith("_"))
-        raise MigrationError(f"{source.table}: {source.file.name} has no column {legacy!r} (mapped to "
-                             f"{field.name}); its columns are {columns}")
-    return None
+    if raw.sparse:  # JSON leaves out null keys: a key no row has is a column of nulls
+        return pa.nulls(raw.table.num_rows, pa.large_string())
+    columns = ", ".join(c for c in raw.table.column_names if c not in RESERVED)
+    raise MigrationError(f"{source.table}: {source.file.name} has no column {legacy!r} (mapped to "
+                         f"{field.name}); its columns are {columns}")
 
 
 def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleansed:
@@ -179,11 +197,13 @@ def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleanse
     out: dict[str, pa.Array] = {}
     used: set[str] = set()
     texts: dict[str, pa.Array | None] = {}
+    legacy_of = legacy_columns(source, [c for c in raw.table.column_names if c not in RESERVED])
     for field in table.fields:
-        texts[field.name] = _column(raw, source, field)
+        texts[field.name] = _column(raw, source, field, legacy_of)
         if texts[field.name] is not None:
-            used.add(source.columns.get(field.name, field.name))
-        elif field.required and not (field.kind == "currency" and source.settings.currency):
+            used.add(legacy_of[field.name])
+        elif field.required and not (field.kind == "currency" and source.settings.currency) and not (
+                raw.sparse and n == 0):
             raise MigrationError(f"{source.table}: required column {field.name} is not mapped and "
                                  f"{source.file.name} has no column {field.name!r}")
     # The currency first: it gives each money field its scale.
@@ -199,6 +219,9 @@ def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleanse
             if default:
                 currency = pc.fill_null(currency, pa.scalar(default, pa.large_string()))
         texts["currency"] = currency
+        # Checked before any money field: an unknown code has no minor unit to read amounts with.
+        verdicts.fail(pc.and_(pc.is_valid(currency), pc.invert(pc.is_in(currency, value_set=_CODES))),
+                      "bad_currency", "currency")
     for field in table.fields:
         values = texts[field.name]
         name = field.name
@@ -212,8 +235,8 @@ def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleanse
             verdicts.fail(pc.is_null(values), "missing_value", name)
         kind = field.kind
         if kind in ("money", "volume", "int"):
-            if source.columns.get(name, name) in raw.float_columns:
-                raise MigrationError(f"{source.table}: column {source.columns.get(name, name)!r} of "
+            if legacy_of[name] in raw.float_columns:
+                raise MigrationError(f"{source.table}: column {legacy_of[name]!r} of "
                                      f"{source.file.name} is floating point; {name} needs exact decimals "
                                      f"(DECIMAL, integer or text in the export)")
             if kind == "money":
@@ -258,26 +281,24 @@ def cleanse(con: duckdb.DuckDBPyConnection, source: Source, raw: Raw) -> Cleanse
                           "bad_phone", name)
             out[name] = phones.cast(pa.string())
         elif kind == "date":
-            con.register("_mlm_dates", pa.table({"s": values}))
-            try:
-                dates = con.sql("SELECT strftime(TRY_CAST(s AS DATE), '%Y-%m-%d') AS d FROM _mlm_dates"
-                                ).to_arrow_table().column("d").combine_chunks()
-            finally:
-                con.unregister("_mlm_dates")
-            verdicts.fail(pc.and_(pc.is_valid(values), pc.is_null(dates)), "bad_date", name)
-            out[name] = dates.cast(pa.string())
+            # Exactly YYYY-MM-DD and a real calendar day (the ISO kernel checks the day of the month).
+            shaped = pc.match_substring_regex(values, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+            _, day_codes = _iso_timestamps(values)
+            good = pc.and_(shaped, pc.equal(day_codes, 3))
+            verdicts.fail(pc.and_(pc.is_valid(values), pc.invert(pc.fill_null(good, False))), "bad_date", name)
+            out[name] = values.cast(pa.string())
         elif kind == "status":
             out[name] = pc.utf8_lower(values).cast(pa.string())
         else:
             out[name] = values.cast(pa.string())
-    out["_line"] = raw.table.column("_line")
-    out["_record"] = raw.table.column("_record")
+    out["_mlm_line"] = raw.table.column("_mlm_line")
+    out["_mlm_record"] = raw.table.column("_mlm_record")
     typed = pa.table(out)
     ok = verdicts.ok
     accepted = typed if verdicts.none_failed else typed.filter(ok)
     bad_rows = pc.indices_nonzero(pc.invert(ok))
     quarantine = _quarantine_rows(raw, typed, verdicts, bad_rows, source)
-    ignored = [c for c in raw.table.column_names if not c.startswith("_") and c not in used]
+    ignored = [c for c in raw.table.column_names if c not in RESERVED and c not in used]
     return Cleansed(accepted, quarantine, ignored)
 
 
@@ -301,7 +322,7 @@ MESSAGES = {
 
 def raw_json(raw: Raw, rows: pa.Array) -> list[str]:
     """The legacy fields of ``rows`` as JSON objects: the raw row as it was read."""
-    legacy = raw.table.drop_columns(["_line", "_record"]).take(rows).to_pylist()
+    legacy = raw.table.drop_columns(["_mlm_line", "_mlm_record"]).take(rows).to_pylist()
     return [json.dumps(r, ensure_ascii=False) for r in legacy]
 
 
@@ -313,8 +334,9 @@ def _quarantine_rows(raw: Raw, typed: pa.Table, verdicts: _Verdicts, rows: pa.Ar
     legacy_rows = raw.table.take(rows).to_pylist()
     details = []
     personal = set(TABLES[source.table].pii)
+    legacy_of = legacy_columns(source, [c for c in raw.table.column_names if c not in RESERVED])
     for reason, field, legacy in zip(reasons, fields, legacy_rows, strict=True):
-        column = source.columns.get(field, field)
+        column = legacy_of.get(field, field)
         value = legacy.get(column)
         if field in personal:  # personal data never goes into a readable detail
             shown = f" ({column}, value withheld: personal data)" if value is not None else ""
@@ -324,7 +346,7 @@ def _quarantine_rows(raw: Raw, typed: pa.Table, verdicts: _Verdicts, rows: pa.Ar
     member = typed.column("member_id").take(rows) if "member_id" in typed.column_names else \
         pa.nulls(len(rows), pa.string())
     return pa.table({
-        "line": typed.column("_line").take(rows), "record": typed.column("_record").take(rows),
+        "line": typed.column("_mlm_line").take(rows), "record": typed.column("_mlm_record").take(rows),
         "member_id": member.cast(pa.string()), "reason": pa.array(reasons, pa.string()),
         "detail": pa.array(details, pa.string()), "raw": pa.array(raw_json(raw, rows), pa.string()),
     }, schema=QUARANTINE_SCHEMA)

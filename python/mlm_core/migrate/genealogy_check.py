@@ -93,7 +93,7 @@ class _Links:
 
 def check(staged: pa.Table, stored: pa.Table, raw: Raw, policy: Policy,
           excluded: dict[str, str] | None = None, *, known_broken: bool = False) -> Checked:
-    """``staged``: the batch's cleansed members (with ``_line``/``_record``, duplicates already removed);
+    """``staged``: the batch's cleansed members (with ``_mlm_line``/``_mlm_record``, duplicates already removed);
     ``stored``: the members already in the store (``member_id, sponsor_id, placement_id, leg``);
     ``excluded``: member ids of this batch already quarantined by earlier checks, with their reason;
     ``known_broken``: the caller already knows :func:`whole` fails (it is not tried again)."""
@@ -240,9 +240,12 @@ def _attach(orphans: dict[int, set[str]], links: _Links, stored: pa.Table, house
     for (row, tree, legacy), exists in zip(todo, present, strict=True):
         member = links.ids[row].as_py()
         if member == house:
-            continue
-        if legacy is None:
+            raise MigrationError(f"policy.house_account {house!r} is itself an orphan ({tree} {legacy!r} is no "
+                                 f"member): give it a valid line, or no parents at all, in the export")
+        if links.get("sponsor_id", row) is None and links.get("placement_id", row) is None:
             why = "extra_root"
+        elif legacy is None:
+            why = "parent_missing"
         elif legacy in excluded or exists:
             why = "parent_quarantined"
         else:
@@ -267,10 +270,10 @@ def _quarantine(staged: pa.Table, raw: Raw, rows: list[int], verdicts: list[tupl
     if not rows:
         return QUARANTINE_SCHEMA.empty_table()
     take = pa.array(rows, pa.int64())
-    records = staged.column("_record").take(take)
-    raw_rows = pc.index_in(records, value_set=raw.table.column("_record").combine_chunks())
+    records = staged.column("_mlm_record").take(take)
+    raw_rows = pc.index_in(records, value_set=raw.table.column("_mlm_record").combine_chunks())
     return pa.table({
-        "line": staged.column("_line").take(take), "record": records,
+        "line": staged.column("_mlm_line").take(take), "record": records,
         "member_id": staged.column("member_id").take(take).cast(pa.string()),
         "reason": pa.array([v[0] for v in verdicts], pa.string()),
         "detail": pa.array([v[1] for v in verdicts], pa.string()),

@@ -36,7 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..errors import MappingError
+from ..store import ISO_4217
 from .canonical import TABLES
 
 if sys.version_info >= (3, 11):
@@ -95,6 +100,8 @@ class Mapping:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise MappingError(f"cannot read mapping {path}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise MappingError(f"mapping {path} is not UTF-8: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise MappingError(f"{path} is not valid TOML: {exc}") from None
         return cls.from_dict(data, base=path.parent)
@@ -148,10 +155,13 @@ def _settings(spec: dict[str, Any], base: Settings, key: str) -> Settings:
         else:
             v = _string(v, where)
         if k == "timezone":
-            try:
-                zoneinfo.ZoneInfo(v)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise MappingError(f"{where}: {v!r} is not an IANA time zone", key=where) from None
+            _check_zone(v, where)
+        if k == "timestamp_format":
+            _check_format(v, where)
+        if k == "currency":
+            v = v.strip().upper()
+            if v not in ISO_4217:
+                raise MappingError(f"{where}: {v!r} is not an active ISO 4217 currency code", key=where)
         if k in ("decimal_separator", "group_separator", "delimiter", "quote") and (len(v) != 1 or not v.isascii()):
             raise MappingError(f"{where} must be one ASCII character, not {v!r}", key=where)
         if k == "phone_country_code" and not (v.isdigit() and 1 <= len(v) <= 3):
@@ -162,6 +172,25 @@ def _settings(spec: dict[str, Any], base: Settings, key: str) -> Settings:
     if values["group_separator"] is not None and values["group_separator"] == values["decimal_separator"]:
         raise MappingError(f"{key}: group_separator and decimal_separator are the same", key=key)
     return Settings(**values)
+
+
+def _check_zone(zone: str, where: str) -> None:
+    """An IANA zone the timestamp conversion can use (``posix/...``, ``right/...`` and ``localtime`` load in
+    zoneinfo but not in Arrow, or depend on the host)."""
+    try:
+        zoneinfo.ZoneInfo(zone)
+        pc.assume_timezone(pa.array([0], pa.timestamp("us")), zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, pa.ArrowException):
+        raise MappingError(f"{where}: {zone!r} is not an IANA time zone (e.g. 'Europe/Paris')", key=where) from None
+    if zone == "localtime" or zone.startswith(("posix/", "right/")):
+        raise MappingError(f"{where}: {zone!r} is not an IANA time zone (e.g. 'Europe/Paris')", key=where)
+
+
+def _check_format(fmt: str, where: str) -> None:
+    try:
+        duckdb.execute("SELECT try_strptime('2000-01-01', ?)", [fmt]).fetchall()
+    except duckdb.Error as exc:
+        raise MappingError(f"{where}: {fmt!r} is not a strptime format: {exc}", key=where) from None
 
 
 def _policy(spec: dict[str, Any]) -> Policy:

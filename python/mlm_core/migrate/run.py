@@ -71,6 +71,8 @@ class Migration:
         self.keys = keys
         self.backup_dir = Path(backup_dir) if backup_dir is not None else \
             store.path.with_name(store.path.name + ".backups")
+        self.backup_dir = self.backup_dir.resolve()  # recorded absolute: a rollback may run elsewhere
+        self._header: list[str] = []
 
     @property
     def _db(self) -> Any:
@@ -80,6 +82,8 @@ class Migration:
         """Loads every pending batch of the mapping, in dependency order; committed ones are skipped.
         The run and each of its batches are logged in ``migration_log``."""
         results: list[BatchResult] = []
+        if self.keys is not None:
+            pii.register_keys(self.store, self.keys)  # a wrong key under a known id stops here
         self._log("run_started", {"tables": [n for n in LOAD_ORDER if n in self.mapping.sources]})
         for name in LOAD_ORDER:
             source = self.mapping.sources.get(name)
@@ -103,27 +107,36 @@ class Migration:
 
     def _done(self, table: str, sha: str) -> dict[int, tuple[Any, ...]]:
         rows = self.store._rows(
-            "SELECT part, batch_id, rows_read, rows_accepted, rows_quarantined, backup FROM migration_batches "
-            "WHERE table_name = ? AND source_sha256 = ?", [table, sha])
+            "SELECT part, batch_id, rows_read, rows_accepted, rows_quarantined, backup, source_digest "
+            "FROM migration_batches WHERE table_name = ? AND source_sha256 = ?", [table, sha])
         return {r[0]: r[1:] for r in rows}
 
     def _load(self, source: Source) -> list[BatchResult]:
         table = TABLES[source.table]
         sha = sources.file_sha256(source.file)
         done = self._done(table.name, sha)
-        parts = 1 if source.batch_rows is None else None
-        if done and parts == 1 and 0 in done:
+        # A resumed file must be cut the same way: its committed parts cover fixed record ranges.
+        sizes = {json.loads(d[-1]).get("part_rows") for d in done.values()}
+        if done and sizes != {source.batch_rows}:
+            (before,) = sizes if len(sizes) == 1 else (None,)
+            raise MigrationError(f"{source.table}: {source.file.name} is partly loaded "
+                                 f"{'in batches of ' + str(before) + ' records' if before else 'in one batch'}; "
+                                 f"resume with batch_rows = {before if before else 'unset'} (or roll back its "
+                                 f"batches first), or parts would overlap or be skipped")
+        if done and source.batch_rows is None:
             return [self._resumed(source, 0, done[0])]
         raw = sources.read(source, sha)
+        self._header = [c for c in raw.table.column_names if c not in sources.RESERVED]
+        personal = self._personal_columns(source)
+        if personal and self.keys is None:
+            raise MigrationError(f"{source.table}: {source.file.name} has personal data ({', '.join(sorted(personal))})"
+                                 f"; pass keys= (mlm_core.KeyRing, e.g. KeyRing.from_env()) so it is stored "
+                                 f"encrypted only")
         clean = cleansing.cleanse(self._db, source, raw)
         accepted, quarantine = clean.accepted, [_with_reason_rows(raw.rejects), clean.quarantine]
         attachments = genealogy_check.ATTACH_SCHEMA.empty_table()
         summary_extra: dict[str, Any] = {}
         if table.name == "members":
-            if self.keys is None and any(f in accepted.column_names and
-                                         accepted.column(f).null_count < accepted.num_rows for f in PII_FIELDS):
-                raise MigrationError("members: the export maps KYC columns; pass keys= (mlm_core.pii.KeyRing, e.g. "
-                                     "KeyRing.from_env()) so they are stored encrypted")
             accepted, attachments, genealogy = self._members(table, accepted, raw, quarantine)
             summary_extra["levels"] = _levels(genealogy)
             # Findings that do not stop a load (placement outside the sponsor's line), counted per code.
@@ -147,7 +160,7 @@ class Migration:
                 results.append(self._resumed(source, part, done[part]))
                 continue
             lo, hi = part * size + 1, (part + 1) * size + 1
-            part_accepted = _records_in(accepted, "_record", lo, hi) if count > 1 else accepted
+            part_accepted = _records_in(accepted, "_mlm_record", lo, hi) if count > 1 else accepted
             part_bad = _records_in(bad, "record", lo, hi) if count > 1 else bad
             read = min(hi, raw.records + 1) - lo
             results.append(self._write(source, table, sha, part, read, part_accepted, part_bad, attachments,
@@ -182,7 +195,7 @@ class Migration:
         return checked.accepted, checked.attachments, genealogy
 
     def _resumed(self, source: Source, part: int, row: tuple[Any, ...]) -> BatchResult:
-        batch_id, read, accepted, quarantined, backup = row
+        batch_id, read, accepted, quarantined, backup, _ = row
         return BatchResult(batch_id, source.table, str(source.file), part, read, accepted, quarantined, True, backup)
 
     # -- checks on the accepted rows -------------------------------------------------------------------
@@ -203,13 +216,13 @@ class Migration:
             repeated = self.store._rows(f"SELECT count(*) FROM (SELECT {key} FROM _mlm_acc GROUP BY {key} "
                                         f"HAVING count(*) > 1)")[0][0]
             rows = [] if repeated == 0 else self.store._rows(f"""
-                WITH t AS (SELECT {key}, _i, _record, hash({fields}) AS h FROM _mlm_acc
+                WITH t AS (SELECT {key}, _i, _mlm_record, hash({fields}) AS h FROM _mlm_acc
                            SEMI JOIN (SELECT {key} FROM _mlm_acc GROUP BY {key} HAVING count(*) > 1) d
                            USING ({key})),
-                g AS (SELECT {key}, count(*) AS n, min(h) <> max(h) AS conflict, min(_record) AS first,
-                             string_agg(CAST(_record AS VARCHAR), ', ' ORDER BY _record) AS records
+                g AS (SELECT {key}, count(*) AS n, min(h) <> max(h) AS conflict, min(_mlm_record) AS first,
+                             string_agg(CAST(_mlm_record AS VARCHAR), ', ' ORDER BY _mlm_record) AS records
                       FROM t GROUP BY {key} HAVING count(*) > 1)
-                SELECT t._i, t._record, g.n, g.conflict, g.first, g.records FROM t JOIN g USING ({key})
+                SELECT t._i, t._mlm_record, g.n, g.conflict, g.first, g.records FROM t JOIN g USING ({key})
                 ORDER BY t._i""")
         finally:
             self._db.unregister("_mlm_acc")
@@ -227,14 +240,14 @@ class Migration:
         if (self.mapping.policy.duplicate_emails == "allow" or "email" not in accepted.column_names
                 or accepted.column("email").null_count == accepted.num_rows):
             return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
-        indexed = accepted.select(["member_id", "email", "_record"]).append_column(
+        indexed = accepted.select(["member_id", "email", "_mlm_record"]).append_column(
             "_i", _row_numbers(accepted.num_rows))
         self._registered("_mlm_acc", indexed)
         try:
             rows = self.store._rows("""
-                SELECT _i, first_value(member_id) OVER w, first_value(_record) OVER w, row_number() OVER w
+                SELECT _i, first_value(member_id) OVER w, first_value(_mlm_record) OVER w, row_number() OVER w
                 FROM _mlm_acc WHERE email IS NOT NULL
-                WINDOW w AS (PARTITION BY email ORDER BY _record)
+                WINDOW w AS (PARTITION BY email ORDER BY _mlm_record)
                 QUALIFY count(*) OVER (PARTITION BY email) > 1""")
         finally:
             self._db.unregister("_mlm_acc")
@@ -335,7 +348,7 @@ class Migration:
             db = store._db
             db.execute("BEGIN TRANSACTION")
             try:
-                summary = self._insert(table, batch_id, accepted, attachments, extra)
+                summary = self._insert(table, batch_id, accepted, attachments, extra, source.batch_rows)
                 if ignored:
                     summary["ignored_columns"] = ignored
                 if bad.num_rows:
@@ -351,9 +364,10 @@ class Migration:
                            [batch_id, table.name, str(source.file), sha, part, read, accepted.num_rows, bad.num_rows,
                             summary.pop("checksum"), json.dumps(summary, sort_keys=True), str(backup), started,
                             _now()])
-                if os.environ.get(KILL_HOOK) == str(batch_id):
+                if os.environ.get(KILL_HOOK) == str(batch_id) and os.environ.get(KILL_HOOK + "_MARKER"):
+                    # Tests only: announce that the batch's rows are written, then wait for kill -9.
                     Path(os.environ[KILL_HOOK + "_MARKER"]).write_text(str(batch_id))
-                    time.sleep(3600)
+                    time.sleep(600)
                 db.execute("COMMIT")
             except BaseException:
                 store._rollback()
@@ -361,13 +375,22 @@ class Migration:
         return BatchResult(batch_id, table.name, str(source.file), part, read, accepted.num_rows, bad.num_rows,
                            False, str(backup))
 
+    def _personal_columns(self, source: Source) -> set[str]:
+        legacy_of = cleansing.legacy_columns(source, self._header)
+        return {legacy_of[f] for f in TABLES[source.table].pii if f in legacy_of and legacy_of[f] in self._header}
+
     def _sealed_quarantine(self, source: Source, bad: pa.Table, batch_id: int) -> pa.Table:
         """Quarantined rows of an export with personal data keep it only encrypted: the whole raw row goes
-        to ``raw_sealed`` (AES-GCM, bound to quarantine/raw/<batch>:<record>) and ``raw`` keeps the row
-        with those columns replaced by ``"<sealed>"`` (a line that could not be parsed is sealed whole)."""
-        personal = {source.columns.get(f, f) for f in TABLES[source.table].pii}
-        if not personal or self.keys is None:
+        to ``raw_sealed`` (AES-GCM, bound to quarantine/raw/<batch>:<record>), and ``raw`` keeps only the
+        columns mapped to non-personal fields; every other column (personal, or unmapped and so unknown,
+        such as a legacy SSN column) reads ``"<sealed>"``. A line that could not be parsed is sealed whole."""
+        personal = self._personal_columns(source)
+        if not personal:
             return bad.append_column("raw_sealed", pa.nulls(bad.num_rows, pa.binary()))
+        assert self.keys is not None  # _load refuses an export with personal data without keys
+        legacy_of = cleansing.legacy_columns(source, self._header)
+        readable = {legacy_of[f.name] for f in TABLES[source.table].fields
+                    if f.name in legacy_of and f.name not in TABLES[source.table].pii}
         shown, sealed = [], []
         for record, text in zip(bad.column("record").to_pylist(), bad.column("raw").to_pylist(), strict=True):
             sealed.append(self.keys.encrypt(text, table="quarantine", column="raw", member_id=f"{batch_id}:{record}"))
@@ -376,7 +399,7 @@ class Migration:
             except json.JSONDecodeError:
                 row = None
             if isinstance(row, dict):
-                shown.append(json.dumps({k: ("<sealed>" if k in personal and v is not None else v)
+                shown.append(json.dumps({k: (v if k in readable or v is None else "<sealed>")
                                          for k, v in row.items()}, ensure_ascii=False))
             else:
                 shown.append("<sealed: an unreadable line of an export with personal data>")
@@ -384,11 +407,12 @@ class Migration:
             .append_column("raw_sealed", pa.array(sealed, pa.binary()))
 
     def _insert(self, table: Table, batch_id: int, accepted: pa.Table, attachments: pa.Table,
-                extra: dict[str, Any]) -> dict[str, Any]:
+                extra: dict[str, Any], part_rows: int | None) -> dict[str, Any]:
         db = self.store._db
         fields = [f.name for f in table.stored_fields]
         rows = accepted.select(fields)
         summary: dict[str, Any] = dict(extra)
+        summary["part_rows"] = part_rows
         summary["checksum"] = checksum(db, rows, table)
         summary["totals"] = totals(db, rows, table)
         if table.name == "wallet_transactions":
@@ -456,13 +480,28 @@ class Migration:
 def rollback(store: Store, batch_id: int) -> list[int]:
     """Restores the store to its state before ``batch_id``: that batch and every later one are undone (they
     were written on top of it). Returns the undone batch ids; the event is logged in ``migration_log``."""
-    rows = store._rows("SELECT backup FROM migration_batches WHERE batch_id = ?", [batch_id])
+    rows = store._rows("SELECT backup, started_at FROM migration_batches WHERE batch_id = ?", [batch_id])
     if not rows:
         known = [r[0] for r in store._rows("SELECT batch_id FROM migration_batches ORDER BY batch_id")]
         raise MigrationError(f"batch {batch_id} is not in this store (its batches: {known or 'none'})")
-    backup = Path(rows[0][0])
+    if rows[0][0] is None:
+        raise MigrationError(f"the backups were deleted by an erasure (they held the erased person's data); "
+                             f"batch {batch_id} cannot be rolled back")
+    backup, started = Path(rows[0][0]), rows[0][1]
     if not backup.is_file():
         raise MigrationError(f"the backup taken before batch {batch_id} ({backup}) is gone; cannot roll back")
+    # Work that is not the migration's would be lost or undone by the restore: refuse, naming it.
+    since = {
+        "erasures": "SELECT count(*) FROM erasures WHERE erased_at >= ?",
+        "wallet postings": "SELECT count(*) FROM ledger_checkpoints WHERE created_at >= ? "
+                           "AND (run_id IS NULL OR run_id NOT LIKE 'migration-batch-%')",
+        "key changes": "SELECT count(*) FROM migration_log WHERE logged_at >= ? AND event = 'pii_rotated'",
+        "new keys": "SELECT count(*) FROM pii_keys WHERE created_at >= ?",
+    }
+    later = [f"{n} {what}" for what, q in since.items() if (n := store._rows(q, [started])[0][0])]
+    if later:
+        raise MigrationError(f"batch {batch_id} cannot be rolled back: {', '.join(later)} happened after it and "
+                             f"would be lost with the restore")
     undone = [r[0] for r in store._rows("SELECT batch_id FROM migration_batches WHERE batch_id >= ? ORDER BY 1",
                                         [batch_id])]
     log = store._rows("SELECT logged_at, event, detail FROM migration_log ORDER BY logged_at")
@@ -504,12 +543,12 @@ def _split(accepted: pa.Table, verdicts: dict[int, tuple[str, str]], raw: source
         return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
     rows = sorted(verdicts)
     take = pa.array(rows, pa.int64())
-    records = accepted.column("_record").take(take)
-    raw_rows = pc.index_in(records, value_set=raw.table.column("_record").combine_chunks())
+    records = accepted.column("_mlm_record").take(take)
+    raw_rows = pc.index_in(records, value_set=raw.table.column("_mlm_record").combine_chunks())
     member = accepted.column("member_id").take(take).cast(pa.string()) if "member_id" in accepted.column_names \
         else pa.nulls(len(rows), pa.string())
     bad = pa.table({
-        "line": accepted.column("_line").take(take), "record": records, "member_id": member,
+        "line": accepted.column("_mlm_line").take(take), "record": records, "member_id": member,
         "reason": pa.array([verdicts[r][0] for r in rows], pa.string()),
         "detail": pa.array([verdicts[r][1] for r in rows], pa.string()),
         "raw": pa.array(cleansing.raw_json(raw, raw_rows), pa.string()),

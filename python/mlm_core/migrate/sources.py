@@ -1,8 +1,8 @@
 """Reading legacy exports into text columns, keeping every record that cannot be read.
 
 Every source becomes a :class:`Raw`: the legacy columns as strings (exact text: numbers are never parsed
-here; an empty CSV field is null), each row's ``_line`` (physical line where it starts; the record ordinal
-for Parquet) and ``_record`` (1-based ordinal among the file's data records), and ``rejects``, the records
+here; an empty CSV field is null), each row's ``_mlm_line`` (physical line where it starts; the record ordinal
+for Parquet) and ``_mlm_record`` (1-based ordinal among the file's data records), and ``rejects``, the records
 that could not be read at all, with their raw text. ``records == rows + len(rejects)`` always.
 """
 
@@ -14,8 +14,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .. import _mlm_core
 from ..errors import InputError, MigrationError
@@ -35,6 +36,8 @@ class Raw:
     float_columns: list[str] = dataclasses.field(default_factory=list)
     # Columns known to need no trimming or normalisation (all ASCII, no padding; empty already null).
     clean_columns: set[str] = dataclasses.field(default_factory=set)
+    # A format that leaves absent keys out (JSON): a mapped column missing from the file is all null.
+    sparse: bool = False
 
 
 def file_sha256(path: Path) -> str:
@@ -71,10 +74,11 @@ def _read_csv(source: Source, sha: str) -> Raw:
     except InputError as exc:
         raise MigrationError(f"{source.table}: {exc}") from None
     header: list[str] = parsed["header"]
-    names = [*header, "_line", "_record"]
+    _check_names(header, source)
+    names = [*header, "_mlm_line", "_mlm_record"]
     batches = [pa.record_batch(arrays, names=names) for arrays in parsed["chunks"]]
     schema = pa.schema([*(pa.field(h, pa.large_string()) for h in header),
-                        pa.field("_line", pa.int64()), pa.field("_record", pa.int64())])
+                        pa.field("_mlm_line", pa.int64()), pa.field("_mlm_record", pa.int64())])
     table = pa.Table.from_batches(batches, schema=schema)
     r = parsed["rejects"]
     rejects = pa.table({
@@ -92,7 +96,7 @@ def _text(value: object) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _read_json(source: Source, sha: str) -> Raw:
@@ -107,8 +111,9 @@ def _read_json(source: Source, sha: str) -> Raw:
     if stripped.startswith(b"["):
         try:
             items = json.loads(data.decode("utf-8"), **keep)  # type: ignore[arg-type]
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MigrationError(f"{source.table}: {source.file} is not a readable JSON array: {exc}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise MigrationError(f"{source.table}: {source.file} is not a readable JSON array: "
+                                 f"{'nested too deeply' if isinstance(exc, RecursionError) else exc}") from None
         for k, item in enumerate(items, start=1):
             if isinstance(item, dict):
                 rows.append((k, k, item))
@@ -130,6 +135,9 @@ def _read_json(source: Source, sha: str) -> Raw:
                 rejects.append((line_no, records, _shown(line), "bad_json", f"not valid JSON: {exc.msg} "
                                 f"at column {exc.colno}"))
                 continue
+            except RecursionError:
+                rejects.append((line_no, records, _shown(line), "bad_json", "not readable: nested too deeply"))
+                continue
             if not isinstance(item, dict):
                 rejects.append((line_no, records, _shown(line), "not_an_object", "the line is not a JSON object"))
                 continue
@@ -139,29 +147,55 @@ def _read_json(source: Source, sha: str) -> Raw:
         for key in item:
             if key not in header:
                 header.append(key)
+    _check_names(header, source)
     columns = {h: pa.array([_text(item.get(h)) for _, _, item in rows], pa.large_string()) for h in header}
-    columns["_line"] = pa.array([r[0] for r in rows], pa.int64())
-    columns["_record"] = pa.array([r[1] for r in rows], pa.int64())
+    columns["_mlm_line"] = pa.array([r[0] for r in rows], pa.int64())
+    columns["_mlm_record"] = pa.array([r[1] for r in rows], pa.int64())
     reject_table = pa.Table.from_pylist([dict(zip(REJECT_SCHEMA.names, r, strict=True)) for r in rejects],
                                         schema=REJECT_SCHEMA)
-    return Raw(pa.table(columns), reject_table, records, sha)
+    # JSON omits keys whose value is null: a mapped key that no row has is a column of nulls, not an error.
+    return Raw(pa.table(columns), reject_table, records, sha, sparse=True)
+
+
+def _parquet_text(column: pa.ChunkedArray, name: str, source: Source) -> pa.ChunkedArray:
+    """One Parquet column as exact text, by Arrow (no SQL is built from the file's column names):
+    decimals keep their digits, timestamps render in UTC (``Z``) or naive, nested values as JSON."""
+    kind = column.type
+    if pa.types.is_timestamp(kind) and kind.tz is not None:
+        column = column.cast(pa.timestamp(kind.unit, tz="UTC"))
+    if pa.types.is_nested(kind) or (pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type)):
+        return pa.chunked_array([pa.array([_text(v) for v in column.to_pylist()], pa.large_string())])
+    try:
+        return column.cast(pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise MigrationError(f"{source.table}: column {name!r} of {source.file.name} has type {kind}, which has "
+                             f"no exact text form: {exc}") from None
 
 
 def _read_parquet(source: Source, sha: str) -> Raw:
-    """Every column as text (DuckDB's exact rendering: DECIMAL keeps its digits, TIMESTAMPTZ its offset).
-    Floating-point columns are named in ``float_columns``: money or volume read from them is refused."""
-    con = duckdb.connect()
+    """Every column as text. Floating-point columns are named in ``float_columns``: money or volume read
+    from them is refused."""
     try:
-        described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(source.file)]).fetchall()
-        floats = [name for name, kind, *_ in described if kind in ("FLOAT", "DOUBLE", "REAL")]
-        casts = ", ".join(f'CAST("{name}" AS VARCHAR) AS "{name}"' for name, *_ in described)
-        query = f"SELECT {casts}, CAST(row_number() OVER () AS BIGINT) AS _line FROM read_parquet(?)"
-        table = con.sql(query, params=[str(source.file)]).to_arrow_table()
-    except duckdb.Error as exc:
+        table = pq.read_table(source.file)
+    except (OSError, pa.ArrowException) as exc:
         raise MigrationError(f"{source.table}: {source.file} is not a readable Parquet file: {exc}") from None
-    finally:
-        con.close()
-    columns = {name: table.column(name).cast(pa.large_string()) for name, *_ in described}
-    columns["_line"] = table.column("_line")
-    columns["_record"] = table.column("_line")
+    _check_names(table.column_names, source)
+    floats = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+    columns = {name: _parquet_text(table.column(name), name, source) for name in table.column_names}
+    ordinal = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
+    columns["_mlm_line"] = ordinal
+    columns["_mlm_record"] = ordinal
     return Raw(pa.table(columns), REJECT_SCHEMA.empty_table(), table.num_rows, sha, float_columns=floats)
+
+
+RESERVED = ("_mlm_line", "_mlm_record")
+
+
+def _check_names(names: list[str], source: Source) -> None:
+    clash = [n for n in names if n in RESERVED]
+    if clash:
+        raise MigrationError(f"{source.table}: {source.file.name} has a column named {clash[0]!r}, a name the "
+                             f"migration reserves; rename it in the export")
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise MigrationError(f"{source.table}: {source.file.name} names column {twice!r} twice")

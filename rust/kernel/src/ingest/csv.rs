@@ -77,7 +77,8 @@ impl TextColumn {
     fn push(&mut self, value: &[u8]) {
         match (value.first(), value.last()) {
             (Some(&first), Some(&last)) => {
-                self.padded |= first.is_ascii_whitespace() || last.is_ascii_whitespace();
+                // Any control character or space at an edge: the cleansing's (Unicode) trim decides.
+                self.padded |= first <= b' ' || last <= b' ' || first == 0x7f || last == 0x7f;
                 self.ascii &= value.is_ascii();
             }
             _ => self.empty = true,

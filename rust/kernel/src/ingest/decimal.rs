@@ -3,7 +3,8 @@
 //! Accepted: an optional sign, digits (optionally grouped by a thousands separator in groups of three),
 //! an optional decimal separator and fraction. Digits beyond the scale are rejected when any is non-zero
 //! (the value would have to be rounded), and in strict mode even when they are zeros. NaN, infinities,
-//! exponents, empty text and values outside int64 are rejected with their own code.
+//! exponents, empty text and values outside int64 are rejected with their own code; an integer part beyond
+//! 2^63 is `overflow` before any other check.
 use rayon::prelude::*;
 
 use crate::keys::{KeyColumn, Offset, StrKeys};
@@ -88,7 +89,8 @@ pub fn parse_minor(text: &[u8], scale: u8, format: DecimalFormat) -> Result<i64,
         let b = body[i];
         if b.is_ascii_digit() {
             value = value * 10 + i128::from(b - b'0');
-            if value > i128::from(i64::MAX) {
+            // One past i64::MAX still fits once negated (i64::MIN); the final conversion decides.
+            if value > i128::from(i64::MAX) + 1 {
                 return Err(DecimalCode::Overflow);
             }
             int_digits += 1;
@@ -195,6 +197,8 @@ mod tests {
         assert_eq!(p("1500", 0), Ok(1500));
         assert_eq!(p("92233720368547758.07", 2), Ok(i64::MAX));
         assert_eq!(p("-92233720368547758.08", 2), Ok(i64::MIN));
+        assert_eq!(p("-9223372036854775808", 0), Ok(i64::MIN));
+        assert_eq!(p("9223372036854775808", 0), Err(DecimalCode::Overflow));
         assert_eq!(p("0.1", 18), Ok(100_000_000_000_000_000));
     }
 
