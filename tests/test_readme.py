@@ -37,6 +37,8 @@ def test_quick_start_runs_and_matches_its_comments(monkeypatch: pytest.MonkeyPat
     balances = {(x["wallet_id"], x["balance_minor"]) for x in namespace["balances"].to_pylist()}  # type: ignore[attr-defined]
     assert balances == {("A", 540), ("B", 900)}
     assert namespace["audit"].ok  # type: ignore[attr-defined]
+    # The parallel-run block: our lines against themselves match exactly.
+    assert namespace["check"].go_live  # type: ignore[attr-defined]
     # The migration block: the 1,000-member export loads whole (a rerun resumes the same batch).
     loaded = namespace["loaded"]
     assert (loaded.rows_read, loaded.rows_accepted, loaded.rows_quarantined) == (1000, 1000, 0)  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ from .migrate.run import Migration, rollback
 from .periods import assemble_periods
 from .pii import KeyRing
 from .plan import Plan
+from .reconciliation import Reconciliation, reconcile
 from .store import Store
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "PiiError",
     "Plan",
     "PlanError",
+    "Reconciliation",
     "Store",
     "StoreError",
     "__version__",
@@ -50,6 +52,7 @@ __all__ = [
     "audit",
     "ledger",
     "pii",
+    "reconcile",
     "rollback",
     "run_period",
     "validate_genealogy",
