@@ -117,3 +117,24 @@ def test_sums_beyond_int64_are_errors() -> None:
     big = lines([("2026-11", "A", "binary", 2**62), ("2026-11", "A", "binary", 2**62)])
     with pytest.raises(AmountOverflowError):
         reconcile(big, lines([]))
+
+
+def test_a_reconciliation_is_stored_once_per_run_and_exported(tmp_path: Path) -> None:
+    import csv
+
+    from mlm_core import Store
+
+    r = reconcile(lines([("2026-11", "A", "binary", 10), ("2026-11", "B", "binary", 5)]),
+                  lines([("2026-11", "A", "binary", 10), ("2026-11", "B", "binary", 7)]))
+    with Store(tmp_path / "s.duckdb") as store:
+        r.to_store(store, run_id="parallel-1")
+        assert store._rows("SELECT run_id, period, verdict, differing FROM reconciliation_periods") == [
+            ("parallel-1", "2026-11", "differs", 1)]
+        assert store._rows("SELECT member_id, status, difference FROM reconciliation_pairs ORDER BY 1") == [
+            ("A", "match", 0), ("B", "amount_differs", 2)]
+        with pytest.raises(InputError, match="already stored"):
+            r.to_store(store, run_id="parallel-1")
+        assert store._rows("SELECT count(*) FROM reconciliation_pairs")[0][0] == 2
+    with r.write_csv(tmp_path / "diff.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(x["member_id"], x["difference"], x["status"]) for x in rows] == [("B", "2", "amount_differs")]

@@ -15,17 +15,34 @@ matches, and the overall verdict only when every period does.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from . import _arrow
 from .errors import AmountOverflowError, InputError
 
+if TYPE_CHECKING:
+    from .store import Store
+
 KEY = ("period", "member_id", "bonus")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reconciliation_pairs (run_id VARCHAR NOT NULL, period VARCHAR NOT NULL,
+    member_id VARCHAR NOT NULL, bonus VARCHAR NOT NULL, legacy_amount BIGINT, our_amount BIGINT,
+    difference BIGINT NOT NULL, status VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS reconciliation_totals (run_id VARCHAR NOT NULL, period VARCHAR NOT NULL,
+    bonus VARCHAR NOT NULL, legacy_total BIGINT NOT NULL, our_total BIGINT NOT NULL, difference BIGINT NOT NULL,
+    match BIGINT NOT NULL, amount_differs BIGINT NOT NULL, only_legacy BIGINT NOT NULL, only_ours BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS reconciliation_periods (run_id VARCHAR NOT NULL, period VARCHAR NOT NULL,
+    verdict VARCHAR NOT NULL, pairs BIGINT NOT NULL, differing BIGINT NOT NULL, legacy_total BIGINT NOT NULL,
+    our_total BIGINT NOT NULL);
+"""
 CLASSES = ("match", "amount_differs", "only_legacy", "only_ours")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -45,6 +62,35 @@ class Reconciliation:
         """True when every compared period matches exactly (and at least one was compared)."""
         verdicts = self.periods.column("verdict").to_pylist()
         return bool(verdicts) and all(v == "match" for v in verdicts)
+
+    def to_store(self, store: Store, *, run_id: str) -> None:
+        """Writes ``reconciliation_pairs`` (every pair), ``reconciliation_totals`` and
+        ``reconciliation_periods`` for ``run_id`` in one transaction; a run id already written is refused."""
+        if not isinstance(run_id, str) or not run_id:
+            raise InputError("run_id must be a non-empty str")
+        with store._lock:
+            db = store._db
+            db.execute(_SCHEMA)
+            if store._rows("SELECT 1 FROM reconciliation_periods WHERE run_id = ? LIMIT 1", [run_id]):
+                raise InputError(f"reconciliation run {run_id!r} is already stored; use a new run_id")
+            db.execute("BEGIN TRANSACTION")
+            try:
+                for name, table in (("pairs", self.pairs), ("totals", self.totals), ("periods", self.periods)):
+                    db.register("_mlm_rec", table)
+                    try:
+                        db.execute(f"INSERT INTO reconciliation_{name} SELECT ?, * FROM _mlm_rec", [run_id])
+                    finally:
+                        db.unregister("_mlm_rec")
+                db.execute("COMMIT")
+            except BaseException:
+                store._rollback()
+                raise
+
+    def write_csv(self, path: str | os.PathLike[str], *, only_differences: bool = True) -> Path:
+        """The pairs as CSV (only the differing ones unless asked), for the analyst's spreadsheet."""
+        out = Path(path)
+        pacsv.write_csv(self.differences() if only_differences else self.pairs, out)
+        return out
 
     def differences(self) -> pa.Table:
         """The pairs that are not a match, largest absolute difference first."""
