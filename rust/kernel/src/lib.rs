@@ -13,6 +13,7 @@ pub mod genealogy;
 pub mod ingest;
 mod id_index;
 pub mod keys;
+pub mod reconcile;
 pub mod ledger;
 pub mod rng;
 pub mod rollup;

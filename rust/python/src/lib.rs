@@ -9,6 +9,7 @@ mod genealogy;
 mod huge_pages;
 mod ingest;
 mod ledger;
+mod reconcile;
 mod synth;
 
 #[global_allocator]
@@ -40,6 +41,7 @@ fn _mlm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ingest::read_csv, m)?)?;
     m.add_function(wrap_pyfunction!(ingest::parse_decimal, m)?)?;
     m.add_function(wrap_pyfunction!(ingest::parse_timestamps, m)?)?;
+    m.add_function(wrap_pyfunction!(reconcile::reconcile_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(panic_guard_selftest, m)?)?;
     Ok(())
 }
