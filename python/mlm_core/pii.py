@@ -202,27 +202,21 @@ def rotate(store: Any, old: KeyRing, new: KeyRing) -> int:
     sealed = [(b, r, bytes(c)) for b, r, c in store._rows(
         "SELECT batch_id, record, raw_sealed FROM quarantine WHERE raw_sealed IS NOT NULL")]
     sealed = [(b, r, c) for b, r, c in sealed if KeyRing.key_id_of(c) != new.current]
-    with store._lock:
-        store._db.execute("BEGIN TRANSACTION")
-        try:
-            for batch, record, blob in sealed:  # quarantined rows of exports with personal data
-                where = {"table": "quarantine", "column": "raw", "member_id": f"{batch}:{record}"}
-                store._db.execute("UPDATE quarantine SET raw_sealed = ? WHERE batch_id = ? AND record = ?",
-                                  [new.encrypt(old.decrypt(blob, **where), **where), batch, record])
-            for member, field, blob, _ in rows:
-                value = old.decrypt(bytes(blob), table="kyc", column=field, member_id=member)
-                lookup = new.lookup(value, column=field) if field in LOOKUP_FIELDS else None
-                store._db.execute("UPDATE kyc SET ciphertext = ?, key_id = ?, lookup = ? "
-                                  "WHERE member_id = ? AND field = ?",
-                                  [new.encrypt(value, table="kyc", column=field, member_id=member), new.current,
-                                   lookup, member, field])
-            store._db.execute("INSERT INTO migration_log VALUES (?, 'pii_rotated', ?)",
-                              [time.time_ns() // 1000, json.dumps({"to": new.current, "kyc": len(rows),
-                                                                   "quarantine": len(sealed)})])
-            store._db.execute("COMMIT")
-        except BaseException:
-            store._rollback()
-            raise
+    with store._transaction():
+        for batch, record, blob in sealed:  # quarantined rows of exports with personal data
+            where = {"table": "quarantine", "column": "raw", "member_id": f"{batch}:{record}"}
+            store._db.execute("UPDATE quarantine SET raw_sealed = ? WHERE batch_id = ? AND record = ?",
+                              [new.encrypt(old.decrypt(blob, **where), **where), batch, record])
+        for member, field, blob, _ in rows:
+            value = old.decrypt(bytes(blob), table="kyc", column=field, member_id=member)
+            lookup = new.lookup(value, column=field) if field in LOOKUP_FIELDS else None
+            store._db.execute("UPDATE kyc SET ciphertext = ?, key_id = ?, lookup = ? "
+                              "WHERE member_id = ? AND field = ?",
+                              [new.encrypt(value, table="kyc", column=field, member_id=member), new.current,
+                               lookup, member, field])
+        store._db.execute("INSERT INTO migration_log VALUES (?, 'pii_rotated', ?)",
+                          [time.time_ns() // 1000, json.dumps({"to": new.current, "kyc": len(rows),
+                                                               "quarantine": len(sealed)})])
     return len(rows)
 
 
@@ -238,20 +232,14 @@ def erase_person(store: Any, member_id: str, *, reason: str) -> int:
     if not known:
         raise PiiError(f"member {member_id!r} is not in the store (neither migrated nor quarantined)")
     backups = [Path(b) for (b,) in store._rows("SELECT backup FROM migration_batches WHERE backup IS NOT NULL")]
-    with store._lock:
-        store._db.execute("BEGIN TRANSACTION")
-        try:
-            count = store._rows("SELECT count(*) FROM kyc WHERE member_id = ?", [member_id])[0][0]
-            store._db.execute("DELETE FROM kyc WHERE member_id = ?", [member_id])
-            store._db.execute("UPDATE quarantine SET raw_sealed = NULL, raw = '<erased>' "
-                              "WHERE member_id = ? AND raw_sealed IS NOT NULL", [member_id])
-            store._db.execute("UPDATE migration_batches SET backup = NULL WHERE backup IS NOT NULL")
-            store._db.execute("INSERT OR REPLACE INTO erasures VALUES (?, ?, ?, ?)",
-                              [member_id, count, reason, time.time_ns() // 1000])
-            store._db.execute("COMMIT")
-        except BaseException:
-            store._rollback()
-            raise
+    with store._transaction():
+        count = store._rows("SELECT count(*) FROM kyc WHERE member_id = ?", [member_id])[0][0]
+        store._db.execute("DELETE FROM kyc WHERE member_id = ?", [member_id])
+        store._db.execute("UPDATE quarantine SET raw_sealed = NULL, raw = '<erased>' "
+                          "WHERE member_id = ? AND raw_sealed IS NOT NULL", [member_id])
+        store._db.execute("UPDATE migration_batches SET backup = NULL WHERE backup IS NOT NULL")
+        store._db.execute("INSERT OR REPLACE INTO erasures VALUES (?, ?, ?, ?)",
+                          [member_id, count, reason, time.time_ns() // 1000])
     for backup in backups:  # after the commit: a failed erasure keeps its backups
         backup.unlink(missing_ok=True)
     return int(count)

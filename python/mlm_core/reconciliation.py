@@ -29,6 +29,7 @@ import pyarrow.csv as pacsv
 
 from . import _arrow, _mlm_core
 from .errors import AmountOverflowError, InputError
+from .store import registered
 
 if TYPE_CHECKING:
     from .store import Store
@@ -74,18 +75,10 @@ class Reconciliation:
             db.execute(_SCHEMA)
             if store._rows("SELECT 1 FROM reconciliation_periods WHERE run_id = ? LIMIT 1", [run_id]):
                 raise InputError(f"reconciliation run {run_id!r} is already stored; use a new run_id")
-            db.execute("BEGIN TRANSACTION")
-            try:
+            with store._transaction():
                 for name, table in (("pairs", self.pairs), ("totals", self.totals), ("periods", self.periods)):
-                    db.register("_mlm_rec", table)
-                    try:
+                    with registered(db, "_mlm_rec", table):
                         db.execute(f"INSERT INTO reconciliation_{name} SELECT ?, * FROM _mlm_rec", [run_id])
-                    finally:
-                        db.unregister("_mlm_rec")
-                db.execute("COMMIT")
-            except BaseException:
-                store._rollback()
-                raise
 
     def write_csv(self, path: str | os.PathLike[str], *, only_differences: bool = True) -> Path:
         """The pairs as CSV (only the differing ones unless asked), for the analyst's spreadsheet."""

@@ -20,6 +20,8 @@ import threading
 import time
 import unicodedata
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -91,6 +93,16 @@ _FILE_LOCKS_GUARD = threading.Lock()
 # counting once collected). A rollback replaces the file, which is only safe when no other Store of this
 # process has it open.
 _STORES: dict[str, weakref.WeakSet[Store]] = {}
+
+
+@contextmanager
+def registered(db: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
+    """``table`` visible to ``db``'s queries as ``name`` for the block, and unregistered after it."""
+    db.register(name, table)
+    try:
+        yield
+    finally:
+        db.unregister(name)
 
 
 def _file_lock(path: Path) -> threading.RLock:
@@ -238,6 +250,19 @@ class Store:
             self._db.execute(_SCHEMA)
             self._db.execute(canonical.SCHEMA)
 
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One DuckDB transaction under the file's lock: committed when the block ends, rolled back when it
+        raises (and the exception goes on)."""
+        with self._lock:
+            self._db.execute("BEGIN TRANSACTION")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+
     def _restore(self, backup: Path) -> None:
         """Replaces the database file with ``backup`` (a file copy taken after a CHECKPOINT) and reopens it.
 
@@ -360,17 +385,11 @@ class Store:
         if run_id is not None and not isinstance(run_id, str):
             raise InputError(f"run_id must be a str or None, not {type(run_id).__name__}")
         incoming = _prepare(transactions)
-        with self._lock:
-            self._db.execute("BEGIN TRANSACTION")
-            try:
-                result = self._post_in_transaction(incoming, run_id)
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                if isinstance(exc, duckdb.Error):
-                    raise StoreError(f"posting failed in DuckDB, nothing was written: {exc}") from exc
-                raise
-            return result
+        try:
+            with self._transaction():
+                return self._post_in_transaction(incoming, run_id)
+        except duckdb.Error as exc:
+            raise StoreError(f"posting failed in DuckDB, nothing was written: {exc}") from exc
 
     def _rollback(self) -> None:
         try:
@@ -394,14 +413,11 @@ class Store:
                                                           pa.int64())))
         for name in ("leaf", "chain"):  # DuckDB takes variable-length binary as BLOB
             stored = stored.set_column(stored.schema.get_field_index(name), name, stored.column(name).cast(pa.binary()))
-        self._db.register("_mlm_sealed", stored)
-        try:
+        with registered(self._db, "_mlm_sealed", stored):
             if check_balances:
                 self._check_balances()
             columns = ", ".join(STORED_FIELDS)
             self._db.execute(f"INSERT INTO wallet_transactions ({columns}) SELECT {columns} FROM _mlm_sealed")
-        finally:
-            self._db.unregister("_mlm_sealed")
         root = ledger.merkle_root(sealed.column("leaf"))
         self._db.execute("INSERT INTO ledger_checkpoints VALUES (?, ?, ?, ?, ?)",
                           [batch_id, run_id, sealed.num_rows, root, time.time_ns() // 1000])
@@ -410,14 +426,11 @@ class Store:
     def _new_rows(self, incoming: pa.Table) -> pa.Table:
         """The rows not stored yet; a stored tx_id with other fields is a LedgerError naming what differs."""
         differs = " OR ".join(f"i.{f} IS DISTINCT FROM t.{f}" for f in FIELDS[1:])
-        self._db.register("_mlm_incoming", incoming)
-        try:
+        with registered(self._db, "_mlm_incoming", incoming):
             stored = self._rows("SELECT i.tx_id FROM _mlm_incoming i JOIN wallet_transactions t USING (tx_id)")
             conflicts = self._rows(
                 f"SELECT {', '.join(f'i.{f}, t.{f}' for f in FIELDS)} FROM _mlm_incoming i "
                 f"JOIN wallet_transactions t USING (tx_id) WHERE {differs} LIMIT 1")
-        finally:
-            self._db.unregister("_mlm_incoming")
         if conflicts:
             given, held = conflicts[0][0::2], conflicts[0][1::2]
             fields = [f"{f} (stored {s!r}, given {g!r})" for f, g, s in zip(FIELDS, given, held, strict=True)
@@ -431,14 +444,11 @@ class Store:
 
     def _heads_of(self, rows: pa.Table) -> pa.Table | None:
         """The stored head ``(wallet_id, seq, chain)`` of each wallet of ``rows`` that has one."""
-        self._db.register("_mlm_wallets", pa.table({"wallet_id": pc.unique(rows.column("wallet_id"))}))
-        try:
+        with registered(self._db, "_mlm_wallets", pa.table({"wallet_id": pc.unique(rows.column("wallet_id"))})):
             heads = self._db.sql(
                 "SELECT wallet_id, seq, chain FROM wallet_transactions "
                 "WHERE wallet_id IN (SELECT wallet_id FROM _mlm_wallets) "
                 "QUALIFY row_number() OVER (PARTITION BY wallet_id ORDER BY posted_order DESC) = 1").to_arrow_table()
-        finally:
-            self._db.unregister("_mlm_wallets")
         return heads if heads.num_rows else None
 
     def _check_balances(self) -> None:

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from .. import _mlm_core
 from ..errors import MigrationError
+from ..store import registered
 from .canonical import TABLES, Field
 from .mapping import Source
 from .sources import RESERVED, Raw
@@ -99,13 +100,10 @@ def _iso_timestamps(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Ar
 def _strptime(con: duckdb.DuckDBPyConnection, values: pa.Array, fmt: str) -> tuple[pa.Array, pa.Array]:
     """The mapping's ``timestamp_format`` through DuckDB's strptime, with the kernel's codes."""
     zoned = "%z" in fmt or "%Z" in fmt
-    con.register("_mlm_ts", pa.table({"s": values}))
-    try:
+    with registered(con, "_mlm_ts", pa.table({"s": values})):
         out = con.sql("SELECT epoch_us(try_strptime(s, ?)) AS us, CASE WHEN s IS NULL THEN 1 "
                       "WHEN try_strptime(s, ?) IS NULL THEN 2 ELSE ? END AS code FROM _mlm_ts",
                       params=[fmt, fmt, 0 if zoned else 3]).to_arrow_table()
-    finally:
-        con.unregister("_mlm_ts")
     return out.column("us").combine_chunks().cast(pa.int64()), out.column("code").combine_chunks().cast(pa.uint8())
 
 
@@ -320,6 +318,26 @@ MESSAGES = {
 }
 
 
+def quarantine_rows(staged: pa.Table, raw: Raw, verdicts: dict[int, tuple[str, str]], *,
+                    aligned: bool = False) -> pa.Table:
+    """Quarantine rows for ``verdicts`` (staged row -> reason, detail): line, record, member and the raw row
+    read back from ``raw`` by record (or by row, when ``staged`` is ``aligned`` with ``raw``)."""
+    if not verdicts:
+        return QUARANTINE_SCHEMA.empty_table()
+    rows = sorted(verdicts)
+    take = pa.array(rows, pa.int64())
+    records = staged.column("_mlm_record").take(take)
+    raw_rows = take if aligned else pc.index_in(records, value_set=raw.table.column("_mlm_record").combine_chunks())
+    member = staged.column("member_id").take(take).cast(pa.string()) if "member_id" in staged.column_names \
+        else pa.nulls(len(rows), pa.string())
+    return pa.table({
+        "line": staged.column("_mlm_line").take(take), "record": records, "member_id": member,
+        "reason": pa.array([verdicts[r][0] for r in rows], pa.string()),
+        "detail": pa.array([verdicts[r][1] for r in rows], pa.string()),
+        "raw": pa.array(raw_json(raw, raw_rows), pa.string()),
+    }, schema=QUARANTINE_SCHEMA)
+
+
 def raw_json(raw: Raw, rows: pa.Array) -> list[str]:
     """The legacy fields of ``rows`` as JSON objects: the raw row as it was read."""
     legacy = raw.table.drop_columns(["_mlm_line", "_mlm_record"]).take(rows).to_pylist()
@@ -332,24 +350,18 @@ def _quarantine_rows(raw: Raw, typed: pa.Table, verdicts: _Verdicts, rows: pa.Ar
     reasons = verdicts.reason.take(rows).to_pylist()
     fields = verdicts.field.take(rows).to_pylist()
     legacy_rows = raw.table.take(rows).to_pylist()
-    details = []
     personal = set(TABLES[source.table].pii)
     legacy_of = legacy_columns(source, [c for c in raw.table.column_names if c not in RESERVED])
-    for reason, field, legacy in zip(reasons, fields, legacy_rows, strict=True):
+    found: dict[int, tuple[str, str]] = {}
+    for row, reason, field, legacy in zip(rows.to_pylist(), reasons, fields, legacy_rows, strict=True):
         column = legacy_of.get(field, field)
         value = legacy.get(column)
         if field in personal:  # personal data never goes into a readable detail
             shown = f" ({column}, value withheld: personal data)" if value is not None else ""
         else:
             shown = f" ({column}={value!r})" if value is not None else ""
-        details.append(f"{field} {MESSAGES.get(reason, reason)}{shown}")
-    member = typed.column("member_id").take(rows) if "member_id" in typed.column_names else \
-        pa.nulls(len(rows), pa.string())
-    return pa.table({
-        "line": typed.column("_mlm_line").take(rows), "record": typed.column("_mlm_record").take(rows),
-        "member_id": member.cast(pa.string()), "reason": pa.array(reasons, pa.string()),
-        "detail": pa.array(details, pa.string()), "raw": pa.array(raw_json(raw, rows), pa.string()),
-    }, schema=QUARANTINE_SCHEMA)
+        found[row] = (reason, f"{field} {MESSAGES.get(reason, reason)}{shown}")
+    return quarantine_rows(typed, raw, found, aligned=True)
 
 
 _CODES = pa.array(sorted(CURRENCIES), pa.large_string())

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from .. import _mlm_core
 from ..errors import GenealogyError, MigrationError
 from ..genealogy import Genealogy, validate_genealogy
-from .cleanse import QUARANTINE_SCHEMA, raw_json
+from .cleanse import QUARANTINE_SCHEMA, quarantine_rows
 from .mapping import Policy
 from .sources import Raw
 
@@ -166,8 +166,7 @@ def check(staged: pa.Table, stored: pa.Table, raw: Raw, policy: Policy,
     accepted = staged
     for name in _Links.COLUMNS:
         accepted = accepted.set_column(accepted.schema.get_field_index(name), name, links.column(name))
-    rows = sorted(quarantined)
-    quarantine = _quarantine(staged, raw, rows, [quarantined[r] for r in rows])
+    quarantine = quarantine_rows(staged, raw, quarantined)
     return Checked(accepted.filter(pa.array(keep)), quarantine,
                    pa.Table.from_pylist(attachments, schema=ATTACH_SCHEMA), warnings)
 
@@ -264,18 +263,3 @@ def _attach(orphans: dict[int, set[str]], links: _Links, stored: pa.Table, house
         links.set("leg", row, "L")
         overrides[bottom] = offset + row
         bottom = offset + row
-
-
-def _quarantine(staged: pa.Table, raw: Raw, rows: list[int], verdicts: list[tuple[str, str]]) -> pa.Table:
-    if not rows:
-        return QUARANTINE_SCHEMA.empty_table()
-    take = pa.array(rows, pa.int64())
-    records = staged.column("_mlm_record").take(take)
-    raw_rows = pc.index_in(records, value_set=raw.table.column("_mlm_record").combine_chunks())
-    return pa.table({
-        "line": staged.column("_mlm_line").take(take), "record": records,
-        "member_id": staged.column("member_id").take(take).cast(pa.string()),
-        "reason": pa.array([v[0] for v in verdicts], pa.string()),
-        "detail": pa.array([v[1] for v in verdicts], pa.string()),
-        "raw": pa.array(raw_json(raw, raw_rows), pa.string()),
-    }, schema=QUARANTINE_SCHEMA)

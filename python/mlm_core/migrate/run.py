@@ -27,7 +27,7 @@ from .. import ledger, pii
 from ..errors import MigrationError
 from ..genealogy import Genealogy
 from ..pii import LOOKUP_FIELDS, KeyRing
-from ..store import Store, _prepare
+from ..store import Store, _prepare, registered
 from . import cleanse as cleansing
 from . import genealogy_check, sources
 from .canonical import LOAD_ORDER, PII_FIELDS, TABLES, Table
@@ -200,9 +200,6 @@ class Migration:
 
     # -- checks on the accepted rows -------------------------------------------------------------------
 
-    def _registered(self, name: str, t: pa.Table) -> None:
-        self._db.register(name, t)
-
     def _duplicates(self, table: Table, accepted: pa.Table, raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
         """Rows repeating a key: exact copies after the first go to quarantine as ``duplicate_row``; when the
         copies differ, every one of them goes, as ``conflicting_duplicate`` (no row can be picked as right)."""
@@ -210,8 +207,7 @@ class Migration:
         # Every field, KYC included: two rows of one member with different names are a conflict.
         fields = ", ".join(f.name for f in table.fields if f.name in accepted.column_names)
         indexed = accepted.append_column("_i", _row_numbers(accepted.num_rows))
-        self._registered("_mlm_acc", indexed)
-        try:
+        with registered(self._db, "_mlm_acc", indexed):
             # First only the repeated keys (one hash aggregate); the details for those alone.
             repeated = self.store._rows(f"SELECT count(*) FROM (SELECT {key} FROM _mlm_acc GROUP BY {key} "
                                         f"HAVING count(*) > 1)")[0][0]
@@ -224,8 +220,6 @@ class Migration:
                       FROM t GROUP BY {key} HAVING count(*) > 1)
                 SELECT t._i, t._mlm_record, g.n, g.conflict, g.first, g.records FROM t JOIN g USING ({key})
                 ORDER BY t._i""")
-        finally:
-            self._db.unregister("_mlm_acc")
         verdicts = {}
         for i, record, n, conflict, first, records in rows:
             label = "/".join(table.key)
@@ -242,15 +236,12 @@ class Migration:
             return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
         indexed = accepted.select(["member_id", "email", "_mlm_record"]).append_column(
             "_i", _row_numbers(accepted.num_rows))
-        self._registered("_mlm_acc", indexed)
-        try:
+        with registered(self._db, "_mlm_acc", indexed):
             rows = self.store._rows("""
                 SELECT _i, first_value(member_id) OVER w, first_value(_mlm_record) OVER w, row_number() OVER w
                 FROM _mlm_acc WHERE email IS NOT NULL
                 WINDOW w AS (PARTITION BY email ORDER BY _mlm_record)
                 QUALIFY count(*) OVER (PARTITION BY email) > 1""")
-        finally:
-            self._db.unregister("_mlm_acc")
         verdicts = {i: ("duplicate_email", f"the same e-mail as member {m!r} (record {r}); "
                                            f"set policy.duplicate_emails = 'allow' to load both")
                     for i, m, r, k in rows if k > 1}
@@ -273,12 +264,9 @@ class Migration:
             probe = pa.table({"_i": pa.array([i for i, _ in rows], pa.int64()),
                               "lookup": pa.array([self.keys.lookup(e, column="email", key_id=key_id)
                                                   for _, e in rows], pa.binary())})
-            self._registered("_mlm_probe", probe)
-            try:
+            with registered(self._db, "_mlm_probe", probe):
                 hits = self.store._rows("SELECT p._i, k.member_id FROM _mlm_probe p JOIN kyc k ON k.lookup = p.lookup "
                                         "AND k.field = 'email' AND k.key_id = ? ORDER BY 1", [key_id])
-            finally:
-                self._db.unregister("_mlm_probe")
             for i, member in hits:
                 found.setdefault(i, ("duplicate_email", f"the same e-mail as stored member {member!r}; set "
                                                         f"policy.duplicate_emails = 'allow' to load both"))
@@ -293,11 +281,8 @@ class Migration:
         fields = [f.name for f in table.stored_fields if f.name in accepted.column_names]
         same = " AND ".join(f"a.{f} IS NOT DISTINCT FROM t.{f}" for f in fields)
         indexed = accepted.append_column("_i", _row_numbers(accepted.num_rows))
-        self._registered("_mlm_acc", indexed)
-        try:
+        with registered(self._db, "_mlm_acc", indexed):
             rows = self.store._rows(f"SELECT a._i, {same}, t.batch_id FROM _mlm_acc a JOIN {table.name} t ON {key}")
-        finally:
-            self._db.unregister("_mlm_acc")
         pii_differs = self._kyc_differs(table, accepted, [i for i, eq, _ in rows if eq])
         verdicts = {i: (("already_stored", f"identical to the row stored by batch {b}") if eq and i not in pii_differs
                         else ("conflicts_with_stored", f"its key is stored by batch {b} with other values"
@@ -326,12 +311,9 @@ class Migration:
         if ref is None:
             return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
         indexed = accepted.select([ref]).append_column("_i", _row_numbers(accepted.num_rows))
-        self._registered("_mlm_acc", indexed)
-        try:
+        with registered(self._db, "_mlm_acc", indexed):
             rows = self.store._rows(f"SELECT a._i, a.{ref} FROM _mlm_acc a "
                                     f"ANTI JOIN members m ON a.{ref} = m.member_id")
-        finally:
-            self._db.unregister("_mlm_acc")
         verdicts = {i: ("unknown_member", f"{ref} {m!r} is no migrated member") for i, m in rows}
         return _split(accepted, verdicts, raw)
 
@@ -345,21 +327,16 @@ class Migration:
             backup = self.backup_dir / f"before-batch-{batch_id:06d}.duckdb"
             store._backup(backup)
             started = _now()
-            db = store._db
-            db.execute("BEGIN TRANSACTION")
-            try:
+            with store._transaction() as db:
                 summary = self._insert(table, batch_id, accepted, attachments, extra, source.batch_rows)
                 if ignored:
                     summary["ignored_columns"] = ignored
                 if bad.num_rows:
                     q = self._sealed_quarantine(source, bad.select(["line", "record", "member_id", "reason",
                                                                      "detail", "raw"]), batch_id)
-                    db.register("_mlm_q", q)
-                    try:
+                    with registered(db, "_mlm_q", q):
                         db.execute("INSERT INTO quarantine SELECT ?, ?, ?, line, record, member_id, reason, detail, "
                                    "raw, raw_sealed FROM _mlm_q", [batch_id, table.name, str(source.file)])
-                    finally:
-                        db.unregister("_mlm_q")
                 db.execute("INSERT INTO migration_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [batch_id, table.name, str(source.file), sha, part, read, accepted.num_rows, bad.num_rows,
                             summary.pop("checksum"), json.dumps(summary, sort_keys=True), str(backup), started,
@@ -368,10 +345,6 @@ class Migration:
                     # Tests only: announce that the batch's rows are written, then wait for kill -9.
                     Path(os.environ[KILL_HOOK + "_MARKER"]).write_text(str(batch_id))
                     time.sleep(600)
-                db.execute("COMMIT")
-            except BaseException:
-                store._rollback()
-                raise
         return BatchResult(batch_id, table.name, str(source.file), part, read, accepted.num_rows, bad.num_rows,
                            False, str(backup))
 
@@ -426,19 +399,13 @@ class Migration:
             summary["ledger_root"] = ledger.merkle_root(ledger.seal(incoming).column("leaf")).hex()
             return summary
         with_batch = rows.append_column("batch_id", pa.repeat(pa.scalar(batch_id, pa.int64()), rows.num_rows))
-        db.register("_mlm_rows", with_batch)
-        try:
+        with registered(db, "_mlm_rows", with_batch):
             db.execute(f"INSERT INTO {table.name} ({', '.join(with_batch.column_names)}) "
                        f"SELECT {', '.join(with_batch.column_names)} FROM _mlm_rows")
-        finally:
-            db.unregister("_mlm_rows")
         if attachments.num_rows:
-            db.register("_mlm_att", attachments)
-            try:
+            with registered(db, "_mlm_att", attachments):
                 db.execute("INSERT INTO orphan_attachments SELECT member_id, tree, legacy_parent, attached_to, leg, "
                            "reason, ? FROM _mlm_att", [batch_id])
-            finally:
-                db.unregister("_mlm_att")
         if table.name == "members":
             self._insert_kyc(batch_id, accepted)
         return summary
@@ -464,12 +431,9 @@ class Migration:
         kyc = pa.table({"member_id": pa.array(out_member, pa.string()), "field": pa.array(out_field, pa.string()),
                         "ciphertext": pa.array(out_blob, pa.binary()), "lookup": pa.array(lookups, pa.binary())})
         db = self.store._db
-        db.register("_mlm_kyc", kyc)
-        try:
+        with registered(db, "_mlm_kyc", kyc):
             db.execute("INSERT INTO kyc SELECT member_id, field, ciphertext, ?, ?, lookup FROM _mlm_kyc",
                        [keys.current, batch_id])
-        finally:
-            db.unregister("_mlm_kyc")
 
     # -- rollback --------------------------------------------------------------------------------------
 
@@ -506,15 +470,12 @@ def rollback(store: Store, batch_id: int) -> list[int]:
                                         [batch_id])]
     log = store._rows("SELECT logged_at, event, detail FROM migration_log ORDER BY logged_at")
     store._restore(backup)
-    with store._lock:
-        db = store._db
-        db.execute("BEGIN TRANSACTION")
+    with store._transaction() as db:
         db.execute("DELETE FROM migration_log")
         for row in log:
             db.execute("INSERT INTO migration_log VALUES (?, ?, ?)", list(row))
         db.execute("INSERT INTO migration_log VALUES (?, 'rollback', ?)",
                    [_now(), json.dumps({"to_before_batch": batch_id, "undone": undone})])
-        db.execute("COMMIT")
     return undone
 
 
@@ -539,34 +500,20 @@ def _with_reason_rows(rejects: pa.Table) -> pa.Table:
 
 
 def _split(accepted: pa.Table, verdicts: dict[int, tuple[str, str]], raw: sources.Raw) -> tuple[pa.Table, pa.Table]:
+    """The rows without a verdict, and the quarantine rows of those with one."""
     if not verdicts:
         return accepted, cleansing.QUARANTINE_SCHEMA.empty_table()
-    rows = sorted(verdicts)
-    take = pa.array(rows, pa.int64())
-    records = accepted.column("_mlm_record").take(take)
-    raw_rows = pc.index_in(records, value_set=raw.table.column("_mlm_record").combine_chunks())
-    member = accepted.column("member_id").take(take).cast(pa.string()) if "member_id" in accepted.column_names \
-        else pa.nulls(len(rows), pa.string())
-    bad = pa.table({
-        "line": accepted.column("_mlm_line").take(take), "record": records, "member_id": member,
-        "reason": pa.array([verdicts[r][0] for r in rows], pa.string()),
-        "detail": pa.array([verdicts[r][1] for r in rows], pa.string()),
-        "raw": pa.array(cleansing.raw_json(raw, raw_rows), pa.string()),
-    }, schema=cleansing.QUARANTINE_SCHEMA)
-    keep = pc.invert(pc.is_in(_row_numbers(accepted.num_rows), value_set=take))
-    return accepted.filter(keep), bad
+    keep = pc.invert(pc.is_in(_row_numbers(accepted.num_rows), value_set=pa.array(sorted(verdicts), pa.int64())))
+    return accepted.filter(keep), cleansing.quarantine_rows(accepted, raw, verdicts)
 
 
 def checksum(db: Any, rows: pa.Table, table: Table) -> int:
     """An order-free checksum of ``rows``' canonical fields: the sum of DuckDB's hash of each row, as
     HUGEINT. The audit computes the same expression over the migrated table."""
     fields = ", ".join(f.name for f in table.stored_fields)
-    db.register("_mlm_sum", rows)
-    try:
+    with registered(db, "_mlm_sum", rows):
         query = f"SELECT COALESCE(SUM(CAST(hash({fields}) AS HUGEINT)), 0) FROM _mlm_sum"
         return int(db.execute(query).fetchall()[0][0])
-    finally:
-        db.unregister("_mlm_sum")
 
 
 TOTALS = {
@@ -584,11 +531,8 @@ def totals(db: Any, rows: pa.Table | None, table: Table, batch_id: int | None = 
     """The table's control totals (volume and money sums, carry sums, rank counts) over the staged rows, or
     over the migrated rows of ``batch_id``: the same SQL both sides."""
     if rows is not None:
-        db.register("_mlm_tot", rows)
-        try:
+        with registered(db, "_mlm_tot", rows):
             return [list(r) for r in db.execute(TOTALS[table.name].format(r="_mlm_tot")).fetchall()]
-        finally:
-            db.unregister("_mlm_tot")
     relation = f"(SELECT * FROM {table.name} WHERE batch_id = {int(batch_id or 0)})"
     return [list(r) for r in db.execute(TOTALS[table.name].format(r=relation)).fetchall()]
 
