@@ -5,9 +5,7 @@
 //! (the value would have to be rounded), and in strict mode even when they are zeros. NaN, infinities,
 //! exponents, empty text and values outside int64 are rejected with their own code; an integer part beyond
 //! 2^63 is `overflow` before any other check.
-use rayon::prelude::*;
-
-use crate::keys::{KeyColumn, Offset, StrKeys};
+use crate::keys::{Offset, StrKeys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -156,24 +154,16 @@ pub fn parse_minor_column<O: Offset + Sync>(
     scales: &[u8],
     format: DecimalFormat,
 ) -> (Vec<i64>, Vec<u8>) {
-    let n = text.len();
-    let mut values = vec![0i64; n];
-    let mut codes = vec![0u8; n];
-    const BLOCK: usize = 1 << 14;
-    values.par_chunks_mut(BLOCK).zip(codes.par_chunks_mut(BLOCK)).enumerate().for_each(|(b, (vals, cs))| {
-        for k in 0..vals.len() {
-            let row = b * BLOCK + k;
-            let scale = if scales.len() == 1 { scales[0] } else { scales[row] };
-            match text.value(row) {
-                None => cs[k] = DecimalCode::Null as u8,
-                Some(bytes) => match parse_minor(bytes, scale, format) {
-                    Ok(v) => vals[k] = v,
-                    Err(code) => cs[k] = code as u8,
-                },
-            }
+    super::parse_rows(text, |row, value| {
+        let scale = if scales.len() == 1 { scales[0] } else { scales[row] };
+        match value {
+            None => (0, DecimalCode::Null as u8),
+            Some(bytes) => match parse_minor(bytes, scale, format) {
+                Ok(v) => (v, DecimalCode::Ok as u8),
+                Err(code) => (0, code as u8),
+            },
         }
-    });
-    (values, codes)
+    })
 }
 
 #[cfg(test)]

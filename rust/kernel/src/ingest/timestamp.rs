@@ -4,9 +4,7 @@
 //! `±HH[:MM]` / `±HHMM` (a space may precede it). Calendar ranges are checked (no 30 February, no hour 24,
 //! no leap second). A fraction beyond microseconds must be zeros: nothing is rounded. A value without an
 //! offset is returned as its wall-clock time read as UTC and flagged naive; the caller applies a zone.
-use rayon::prelude::*;
-
-use crate::keys::{KeyColumn, Offset, StrKeys};
+use crate::keys::{Offset, StrKeys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -128,25 +126,12 @@ pub fn parse_iso(b: &[u8]) -> Option<(i64, bool)> {
 
 /// A whole column: microseconds (0 where not parsed) and one [`TimestampCode`] per row.
 pub fn parse_iso_column<O: Offset + Sync>(text: &StrKeys<'_, O>) -> (Vec<i64>, Vec<u8>) {
-    let n = text.len();
-    let mut values = vec![0i64; n];
-    let mut codes = vec![0u8; n];
-    const BLOCK: usize = 1 << 14;
-    values.par_chunks_mut(BLOCK).zip(codes.par_chunks_mut(BLOCK)).enumerate().for_each(|(b, (vals, cs))| {
-        for k in 0..vals.len() {
-            cs[k] = match text.value(b * BLOCK + k) {
-                None => TimestampCode::Null as u8,
-                Some(bytes) => match parse_iso(bytes) {
-                    Some((us, zoned)) => {
-                        vals[k] = us;
-                        if zoned { TimestampCode::Zoned as u8 } else { TimestampCode::Naive as u8 }
-                    }
-                    None => TimestampCode::Invalid as u8,
-                },
-            }
-        }
-    });
-    (values, codes)
+    super::parse_rows(text, |_, value| match value.map(parse_iso) {
+        None => (0, TimestampCode::Null as u8),
+        Some(Some((us, true))) => (us, TimestampCode::Zoned as u8),
+        Some(Some((us, false))) => (us, TimestampCode::Naive as u8),
+        Some(None) => (0, TimestampCode::Invalid as u8),
+    })
 }
 
 #[cfg(test)]
