@@ -7,6 +7,7 @@ non-negative integer, an unknown rank name in a map, a ``leg_rank`` that names n
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +207,67 @@ class Plan:
         except tomllib.TOMLDecodeError as exc:
             raise PlanError(f"plan is not valid TOML: {exc}") from None
         return _parse(data, text)
+
+    def variant(self, changes: dict[str, Any]) -> Plan:
+        """This plan with some settings changed, checked like any plan: keys are ``section.key`` — ``plan``
+        (``plan.rounding``), ``activity``, or a bonus's name (``unilevel.compression``,
+        ``binary.cap_by_rank``, a ``[[bonus]]`` entry's name); the value ``None`` removes the setting. The
+        variant's :attr:`source` is the changed plan as TOML.
+
+        >>> plan = Plan.from_toml('[unilevel]\\nrates_bp = [500]\\ndepth_by_rank = { Member = 1 }')
+        >>> v = plan.variant({"plan.rounding": "half_up", "unilevel.depth_by_rank": None})
+        >>> v.rounding, v.bonuses[0].settings["depth_by_rank"]
+        ('half_up', {})
+        """
+        data = tomllib.loads(self.source) if self.source else {}
+        for dotted, value in changes.items():
+            section_name, _, key = dotted.partition(".")
+            if not key:
+                raise PlanError(f"variant key {dotted!r} must be section.key", key=dotted)
+            if section_name in ("plan", "activity") or (section_name in BONUS_TYPES and section_name in data):
+                section = data.setdefault(section_name, {})
+            else:
+                entries = [e for e in data.get("bonus", []) if isinstance(e, dict) and e.get("name") == section_name]
+                if not entries:
+                    raise PlanError(f"variant key {dotted!r}: the plan has no bonus {section_name!r}", key=dotted)
+                section = entries[0]
+            if value is None:
+                section.pop(key, None)
+            else:
+                section[key] = value
+        text = _to_toml(data)
+        return _parse(tomllib.loads(text), text)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise PlanError(f"a plan setting cannot be {type(value).__name__} ({value!r})")
+
+
+def _to_toml(data: dict[str, Any]) -> str:
+    """A plan's data as TOML: sections as tables, lists of tables as arrays of tables, the rest inline."""
+    out: list[str] = []
+    for name, value in data.items():
+        if isinstance(value, dict):
+            out.append(f"[{name}]")
+            out.extend(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for entry in value:
+                out.append(f"[[{name}]]")
+                out.extend(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in entry.items())
+        else:
+            out.insert(0, f"{json.dumps(name)} = {_toml_value(value)}")
+        out.append("")
+    return "\n".join(out)
 
 
 BONUS_TYPES = ("binary", "unilevel", "matching", "differential", "rebate")
