@@ -11,6 +11,7 @@ Member rows come out in join order (sponsors first) unless ``shuffle=True``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -281,3 +282,177 @@ def attributes(members: pa.Table, *, tiers: tuple[str, ...] = ("Basic", "Pro"),
             pa.array(np.where(has_rank, rank_index, -1).astype(np.int8), mask=~has_rank), pa.array(ranks)
         ).cast(pa.string()),
     })
+
+
+#: The periods of :func:`legacy_company` by default: one before the cutover (its carries and ranks are
+#: migrated), then three the parallel run compares.
+LEGACY_PERIODS = ("2026-08", "2026-09", "2026-10", "2026-11")
+#: The legacy platform's bonus codes in its exports, mapped back by the mapping's ``values``.
+LEGACY_BONUS_CODES = {"binary": "BIN", "unilevel": "UNI", "matching": "MATCH"}
+
+
+@dataclass(frozen=True)
+class LegacyCompany:
+    """What :func:`legacy_company` wrote: the export folder, its ``mapping`` file, the periods (those up to
+    ``cutover`` are history, the rest ``parallel``), the quirks of the simulated legacy and the errors it
+    seeded (``seeded``: period, member_id, bonus, kind, correct_amount, legacy_amount)."""
+
+    directory: Path
+    mapping: Path
+    history: tuple[str, ...]
+    parallel: tuple[str, ...]
+    quirks: Any
+    seeded: pa.Table
+    members: int
+
+
+def legacy_company(
+    directory: str | Path, members: int = 10_000, *, plan: Any = None, periods: tuple[str, ...] = LEGACY_PERIODS,
+    cutover: int = 1, quirks: Any = None, seed: int = 0, detail: bool = True,
+) -> LegacyCompany:
+    """A synthetic company as its legacy platform exports it, commissions included: ``members.csv``,
+    ``orders.csv`` (every period), ``commissions.csv`` (summary lines of every period, legacy bonus codes),
+    ``commission_detail.csv`` (one line per paid share, if ``detail``), ``carry_forward.csv`` and
+    ``ranks.csv`` (the legacy's state after the first ``cutover`` periods) and ``mapping.toml``.
+
+    The commissions are computed by :func:`mlm_core.legacy.simulate` (pure Python, independent of the
+    engine) with ``quirks`` (:class:`mlm_core.legacy.Quirks`): a parallel run over the periods after the
+    cutover finds exactly what they changed. Amounts are written as decimals with two places, as legacy
+    platforms print them."""
+    from . import legacy
+    from .plan import Plan
+
+    if not 0 <= cutover < len(periods):
+        raise InputError(f"cutover must leave at least one period to compare: 0 <= cutover < {len(periods)}")
+    plan = plan if plan is not None else Plan.from_toml(Path(__file__).resolve().parent / "plans" / "example-plan.toml")
+    quirks = quirks if quirks is not None else legacy.Quirks()
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    company = network(members, seed=seed)
+    orders, lines, details, seeded = [], [], [], []
+    state = None
+    for k, period in enumerate(periods):
+        period_orders = volumes(company, period=period, seed=seed * 1000 + k)
+        # Odd cents on BV (real price lists have them): unilevel shares then have fractions to round.
+        cents = np.random.default_rng([seed, k, 17]).integers(0, 100, period_orders.num_rows)
+        bv = period_orders.column("bv").to_numpy()
+        period_orders = period_orders.set_column(
+            period_orders.schema.get_field_index("bv"), "bv", pa.array(bv + np.where(bv >= 0, cents, -cents)))
+        orders.append(period_orders)
+        result = legacy.simulate(plan, company, period_orders.select(["member_id", "pv", "bv"]), period=period,
+                                 state=state, quirks=quirks)
+        lines.append(result.lines)
+        details.append(result.detail)
+        seeded.append(result.seeded)
+        state = result.state
+        if k == cutover - 1:
+            _write_legacy_state(out, result, period)
+    if cutover == 0:
+        _write_legacy_state(out, None, None)
+    write_exports(out, company, pa.concat_tables(orders), formats=("csv",))
+    summary = pa.concat_tables(lines)
+    code = pa.array(list(LEGACY_BONUS_CODES), pa.string()), pa.array(list(LEGACY_BONUS_CODES.values()), pa.string())
+    pacsv.write_csv(pa.table({
+        "Period": summary.column("period"), "MemberID": summary.column("member_id"),
+        "BonusType": _recode(summary.column("bonus"), *code),
+        "Amount": _decimal_2(summary.column("amount").combine_chunks()),
+        "Currency": pa.array([plan.currency] * summary.num_rows, pa.string()),
+    }), out / "commissions.csv")
+    if detail:
+        d = pa.concat_tables(details)
+        pacsv.write_csv(pa.table({
+            "DetailID": pc.binary_join_element_wise("D", pc.cast(pa.array(np.arange(1, d.num_rows + 1)), pa.string()),
+                                                    ""),
+            "Period": d.column("period"), "MemberID": d.column("member_id"),
+            "BonusType": _recode(d.column("bonus"), *code), "FromMemberID": d.column("from_member_id"),
+            "Generation": d.column("level"), "PaidLevel": d.column("paid_level"),
+            "SourceAmount": _decimal_2(d.column("source_amount").combine_chunks()),
+            "RateBP": d.column("rate_bp"), "Amount": _decimal_2(d.column("amount").combine_chunks()),
+            "Currency": pa.array([plan.currency] * d.num_rows, pa.string()),
+        }), out / "commission_detail.csv")
+    mapping = write_mapping(out, fmt="csv")
+    with mapping.open("a", encoding="utf-8") as f:
+        f.write(_LEGACY_COMMISSION_MAPPING + (_LEGACY_DETAIL_MAPPING if detail else ""))
+    return LegacyCompany(out, mapping, tuple(periods[:cutover]), tuple(periods[cutover:]), quirks,
+                         pa.concat_tables(seeded), members)
+
+
+def _recode(values: Any, canonical: pa.Array, legacy_codes: pa.Array) -> pa.Array:
+    return legacy_codes.take(pc.index_in(values, value_set=canonical))
+
+
+def _write_legacy_state(out: Path, result: Any, period: str | None) -> None:
+    """``carry_forward.csv`` (every member with a carry) and ``ranks.csv`` (every member above Member)."""
+    if result is None:
+        pacsv.write_csv(pa.table({"MemberID": pa.array([], pa.string()), "Bonus": pa.array([], pa.string()),
+                                  "Period": pa.array([], pa.string()), "LeftCarry": pa.array([], pa.string()),
+                                  "RightCarry": pa.array([], pa.string())}), out / "carry_forward.csv")
+        pacsv.write_csv(pa.table({"MemberID": pa.array([], pa.string()), "Period": pa.array([], pa.string()),
+                                  "Rank": pa.array([], pa.string()), "PaidAsRank": pa.array([], pa.string())}),
+                        out / "ranks.csv")
+        return
+    state, ranks = result.state, result.ranks
+    left, right = state.column("binary.carry_left"), state.column("binary.carry_right")
+    keep = pc.or_(pc.not_equal(left, 0), pc.not_equal(right, 0))
+    kept = state.filter(keep)
+    pacsv.write_csv(pa.table({
+        "MemberID": kept.column("member_id"), "Bonus": pa.array(["BIN"] * kept.num_rows, pa.string()),
+        "Period": pa.array([period] * kept.num_rows, pa.string()),
+        "LeftCarry": _decimal_2(kept.column("binary.carry_left").combine_chunks()),
+        "RightCarry": _decimal_2(kept.column("binary.carry_right").combine_chunks()),
+    }), out / "carry_forward.csv")
+    ranked = ranks.filter(pc.or_(pc.not_equal(ranks.column("highest_rank"), "Member"),
+                                 pc.not_equal(ranks.column("paid_as_rank"), "Member")))
+    pacsv.write_csv(pa.table({
+        "MemberID": ranked.column("member_id"), "Period": pa.array([period] * ranked.num_rows, pa.string()),
+        "Rank": ranked.column("highest_rank"), "PaidAsRank": ranked.column("paid_as_rank"),
+    }), out / "ranks.csv")
+
+
+_LEGACY_VALUES = "".join(f'"{code}" = "{name}"\n' for name, code in LEGACY_BONUS_CODES.items())
+_LEGACY_COMMISSION_MAPPING = f"""
+[tables.commission_history]
+file = "commissions.csv"
+[tables.commission_history.columns]
+period = "Period"
+member_id = "MemberID"
+bonus = "BonusType"
+amount = "Amount"
+currency = "Currency"
+[tables.commission_history.values.bonus]
+{_LEGACY_VALUES}
+[tables.carry_forward]
+file = "carry_forward.csv"
+[tables.carry_forward.columns]
+member_id = "MemberID"
+bonus = "Bonus"
+period = "Period"
+left_carry = "LeftCarry"
+right_carry = "RightCarry"
+[tables.carry_forward.values.bonus]
+{_LEGACY_VALUES}
+[tables.rank_history]
+file = "ranks.csv"
+[tables.rank_history.columns]
+member_id = "MemberID"
+period = "Period"
+achieved_rank = "Rank"
+paid_as_rank = "PaidAsRank"
+"""
+_LEGACY_DETAIL_MAPPING = f"""
+[tables.commission_detail]
+file = "commission_detail.csv"
+[tables.commission_detail.columns]
+line_id = "DetailID"
+period = "Period"
+member_id = "MemberID"
+bonus = "BonusType"
+from_member_id = "FromMemberID"
+level = "Generation"
+paid_level = "PaidLevel"
+source_amount = "SourceAmount"
+rate_bp = "RateBP"
+amount = "Amount"
+currency = "Currency"
+[tables.commission_detail.values.bonus]
+{_LEGACY_VALUES}"""

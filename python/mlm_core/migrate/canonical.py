@@ -97,6 +97,24 @@ COMMISSIONS = Table("commission_history", (
     Field("currency", "currency", required=True),
 ), key=("period", "member_id", "bonus"))
 
+# Detail lines, when the legacy system exports them: one per downline share (from-member, level, paid
+# level, source amount, rate) or per binary payout (no from-member); the drill-down of a parallel run shows
+# them beside the engine's contributions.
+COMMISSION_DETAIL = Table("commission_detail", (
+    Field("line_id", "id", required=True),
+    Field("period", "period", required=True),
+    Field("member_id", "id", required=True, member_ref=True),
+    Field("bonus", "text", required=True),
+    Field("from_member_id", "id"),
+    Field("order_id", "id"),
+    Field("level", "int"),
+    Field("paid_level", "int"),
+    Field("source_amount", "money"),
+    Field("rate_bp", "int"),
+    Field("amount", "money", required=True),
+    Field("currency", "currency", required=True),
+), key=("line_id",))
+
 CARRY = Table("carry_forward", (
     Field("member_id", "id", required=True, member_ref=True),
     Field("bonus", "text", required=True),
@@ -112,9 +130,11 @@ RANKS = Table("rank_history", (
     Field("paid_as_rank", "text"),
 ), key=("member_id", "period"))
 
-TABLES: dict[str, Table] = {t.name: t for t in (MEMBERS, ORDERS, WALLET, COMMISSIONS, CARRY, RANKS)}
+TABLES: dict[str, Table] = {t.name: t for t in (MEMBERS, ORDERS, WALLET, COMMISSIONS, COMMISSION_DETAIL, CARRY,
+                                                 RANKS)}
 # The order a migration loads tables in: members first, since every other table refers to them.
-LOAD_ORDER = ("members", "orders", "wallet_transactions", "commission_history", "carry_forward", "rank_history")
+LOAD_ORDER = ("members", "orders", "wallet_transactions", "commission_history", "commission_detail", "carry_forward",
+              "rank_history")
 
 
 def _create(table: Table) -> str:

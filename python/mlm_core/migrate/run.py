@@ -520,6 +520,8 @@ TOTALS = {
     "orders": "SELECT currency, SUM(pv)::VARCHAR, SUM(bv)::VARCHAR, SUM(amount)::VARCHAR FROM {r} "
               "GROUP BY 1 ORDER BY 1",
     "commission_history": "SELECT currency, SUM(amount)::VARCHAR FROM {r} GROUP BY 1 ORDER BY 1",
+    "commission_detail": "SELECT currency, bonus, count(*), SUM(amount)::VARCHAR, SUM(source_amount)::VARCHAR "
+                         "FROM {r} GROUP BY ALL ORDER BY ALL",
     "carry_forward": "SELECT bonus, SUM(left_carry)::VARCHAR, SUM(right_carry)::VARCHAR FROM {r} GROUP BY 1 ORDER BY 1",
     "rank_history": "SELECT achieved_rank, paid_as_rank, count(*) FROM {r} GROUP BY ALL ORDER BY ALL",
     "wallet_transactions": "SELECT currency, SUM(amount)::VARCHAR FROM {r} GROUP BY 1 ORDER BY 1",
