@@ -3,7 +3,7 @@
 Exact to the cent (integers end to end), audit-ready, and fast: Rust kernels over Arrow arrays.
 """
 
-from . import ledger, pii
+from . import ledger, legacy, pii
 from ._mlm_core import __version__
 from .engine import PeriodResult, run_period
 from .errors import (
@@ -22,6 +22,7 @@ from .genealogy import Genealogy, validate_genealogy
 from .migrate.audit import audit
 from .migrate.mapping import Mapping
 from .migrate.run import Migration, rollback
+from .parallel import ParallelRun, parallel_run
 from .periods import assemble_periods
 from .pii import KeyRing
 from .plan import Plan
@@ -40,6 +41,7 @@ __all__ = [
     "Migration",
     "MigrationError",
     "MlmCoreError",
+    "ParallelRun",
     "PeriodResult",
     "PiiError",
     "Plan",
@@ -51,6 +53,8 @@ __all__ = [
     "assemble_periods",
     "audit",
     "ledger",
+    "legacy",
+    "parallel_run",
     "pii",
     "reconcile",
     "rollback",

@@ -1,0 +1,316 @@
+"""The parallel run: the simulated legacy against the spec and the engine, seeded errors and quirks found
+exactly, the diagnosis naming the quirks, the drill-down, and the whole path through a migrated store."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlm_core import Genealogy, InputError, Mapping, Migration, Plan, PlanError, Store, legacy, run_period, synth
+from mlm_core.parallel import ParallelRun, candidates, parallel_run
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "example-plan.toml"
+IDS = list("ABCDEFGH")
+
+
+def plan() -> Plan:
+    return Plan.from_toml(EXAMPLE)
+
+
+def keys(table: pa.Table) -> set[tuple[str, str, str]]:
+    return set(zip(*(table.column(c).cast(pa.string()).to_pylist() for c in ("period", "member_id", "bonus")),
+                   strict=True))
+
+
+# --- the simulated legacy is a correct v1 engine when it has no quirks --------------------------------------
+
+
+def test_simulated_legacy_reproduces_the_worked_example() -> None:
+    members = pa.table({
+        "member_id": IDS,
+        "sponsor_id": [None, "A", "A", "B", "B", "C", "D", "G"],
+        "placement_id": [None, "A", "A", "B", "B", "C", "D", "C"],
+        "leg": [None, "L", "R", "L", "R", "L", "L", "R"],
+        "status": ["active"] * 6 + ["suspended", "active"],
+    })
+    volume = [12000, 15000, 10000, 30000, 10000, 20000, 40000, 11000, -1000]
+    volumes = pa.table({"member_id": [*IDS, "H"], "pv": volume, "bv": volume})
+    state = pa.table({"member_id": ["A", "B", "C"], "highest_rank": [None, None, "Silver"],
+                      "binary.carry_left": [0, 700, 0], "binary.carry_right": [2500, 0, 0]})
+    r = legacy.simulate(plan(), members, volumes, period="2026-11", state=state)
+    assert [(x["member_id"], x["bonus"], x["amount"]) for x in r.lines.to_pylist()] == [
+        ("A", "binary", 4250), ("A", "unilevel", 4050), ("A", "matching", 160), ("B", "binary", 800),
+        ("B", "unilevel", 3500), ("C", "unilevel", 1000), ("D", "unilevel", 2500),
+    ]
+    ranks = {x["member_id"]: (x["paid_as_rank"], x["highest_rank"]) for x in r.ranks.to_pylist()}
+    assert ranks["A"] == ("Silver", "Silver") and ranks["C"] == ("Bronze", "Silver") and ranks["G"] == ("Member",) * 2
+    carries = {x["member_id"]: (x["binary.carry_left"], x["binary.carry_right"]) for x in r.state.to_pylist()}
+    assert carries["A"] == (50000, 0) and carries["C"] == (20000, 10000) and carries["D"] == (40000, 0)
+    # Detail: A's unilevel 4050 = 5% of B and C, 3% of D, E, F, and 2% of G and H: G is suspended, so it is
+    # compressed away from H's line (H -> D -> B -> A), but its own volume still pays up (G -> D -> B -> A).
+    shares = {(d["from_member_id"], d["paid_level"], d["source_amount"], d["rate_bp"])
+              for d in r.detail.to_pylist() if d["member_id"] == "A" and d["bonus"] == "unilevel"}
+    assert shares == {("B", 1, 15000, 500), ("C", 1, 10000, 500), ("D", 2, 30000, 300), ("E", 2, 10000, 300),
+                      ("F", 2, 20000, 300), ("G", 3, 40000, 200), ("H", 3, 10000, 200)}
+    assert 15000 * 500 + 10000 * 500 + (30000 + 10000 + 20000) * 300 + (40000 + 10000) * 200 == 4050 * 10_000
+
+
+@pytest.mark.parametrize(("members", "seed", "changes"), [
+    (300, 1, {}), (2000, 2, {}), (2000, 3, {"plan.rounding": "half_up"}),
+    (1500, 4, {"plan.rounding": "half_even", "unilevel.compression": False}),
+    (1500, 5, {"binary.unqualified": "flush", "binary.requires_sponsored_legs": False}),
+])
+def test_simulated_legacy_equals_the_engine_over_chained_periods(members: int, seed: int,
+                                                                 changes: dict[str, object]) -> None:
+    p = plan().variant(changes)
+    company = synth.network(members, seed=seed)
+    g = Genealogy.from_arrow(company)
+    ours_state = theirs_state = None
+    for k, period in enumerate(("2026-09", "2026-10", "2026-11")):
+        v = synth.volumes(company, period=period, seed=seed * 10 + k)
+        v = v.set_column(4, "bv", pc.add(v.column("bv"), pc.multiply(pc.sign(v.column("bv")), 37)))  # odd cents
+        v = v.select(["member_id", "pv", "bv"])
+        ours = run_period(p, g, v, period=period, state=ours_state)
+        theirs = legacy.simulate(p, company, v, period=period, state=theirs_state)
+        assert ours.lines.cast(theirs.lines.schema).to_pylist() == theirs.lines.to_pylist()
+        assert ours.state.cast(theirs.state.schema).to_pylist() == theirs.state.to_pylist()
+        # The detail lines of the level bonuses are each earner's paid shares: their numerators add up to
+        # exactly what the engine's explain says for a sample of earners.
+        for m in ours.lines.column("member_id").cast(pa.string()).to_pylist()[:5]:
+            mine = {(e["bonus"], e["from_member_id"]) for e in ours.explain(m).to_pylist()
+                    if e["paid"] and e["bonus"] != "binary"}
+            legacy_shares = {(d["bonus"], d["from_member_id"]) for d in theirs.detail.to_pylist()
+                             if d["member_id"] == m and d["bonus"] != "binary"}
+            assert mine == legacy_shares
+        ours_state, theirs_state = ours.state, theirs.state
+
+
+@given(st.integers(-10**12, 10**12))
+@settings(max_examples=300, deadline=None)
+def test_round_bp_against_fractions(numerator: int) -> None:
+    x = Fraction(numerator, 10_000)
+    floor = x.numerator // x.denominator
+    assert legacy.round_bp(numerator, "floor") == floor
+    frac = x - floor
+    half_up = floor + 1 if frac > Fraction(1, 2) or (frac == Fraction(1, 2) and x > 0) else floor
+    assert legacy.round_bp(numerator, "half_up") == half_up
+    half_even = floor + 1 if frac > Fraction(1, 2) or (frac == Fraction(1, 2) and floor % 2) else floor
+    assert legacy.round_bp(numerator, "half_even") == half_even
+
+
+def test_legacy_refuses_v2_plans_and_bad_quirks() -> None:
+    v2 = Plan.from_toml(EXAMPLE.with_name("example-plan-v2.toml"))
+    company = synth.network(10, seed=1)
+    with pytest.raises(InputError, match="version 1"):
+        legacy.simulate(v2, company, synth.volumes(company).select(["member_id", "pv", "bv"]), period="2026-11")
+    with pytest.raises(InputError, match="rounding"):
+        legacy.Quirks(rounding="up")
+    with pytest.raises(InputError, match="wrong_lines"):
+        legacy.Quirks(wrong_lines=-1)
+
+
+# --- plan variants ---------------------------------------------------------------------------------------
+
+
+def test_plan_variant_changes_removes_and_checks() -> None:
+    p = plan()
+    v = p.variant({"plan.rounding": "half_even", "binary.cap_by_rank": None, "matching.compression": False})
+    assert (v.rounding, v.bonuses[0].settings["cap_by_rank"], v.bonuses[2].settings["compression"]) == (
+        "half_even", {}, False)
+    assert p.rounding == "floor" and p.bonuses[0].settings["cap_by_rank"] == {"Member": 500, "Bronze": 800}
+    assert Plan.from_toml(v.source).bonuses == v.bonuses  # the variant's source is its plan
+    with pytest.raises(PlanError, match="no bonus 'rebate'"):
+        p.variant({"rebate.rate_bp": 5})
+    with pytest.raises(PlanError, match="rounding"):
+        p.variant({"plan.rounding": "up"})
+
+
+# --- reconciliation finds exactly what the legacy got wrong ------------------------------------------------
+
+
+def _run_against(quirks: legacy.Quirks, members: int = 3000, seed: int = 7) -> tuple[ParallelRun, pa.Table]:
+    """Our engine against the simulated legacy over three periods from an empty state (no store)."""
+    company = synth.network(members, seed=seed)
+    g = Genealogy.from_arrow(company)
+    volumes, lines, seeded = {}, [], []
+    state = None
+    for k, period in enumerate(("2026-09", "2026-10", "2026-11")):
+        v = synth.volumes(company, period=period, seed=seed + k)
+        v = v.set_column(4, "bv", pc.add(v.column("bv"), pc.multiply(pc.sign(v.column("bv")), 55)))
+        volumes[period] = v.select(["member_id", "pv", "bv"])
+        sim = legacy.simulate(plan(), company, volumes[period], period=period, state=state, quirks=quirks)
+        lines.append(sim.lines)
+        seeded.append(sim.seeded)
+        state = sim.state
+    return parallel_run(plan(), g, volumes, pa.concat_tables(lines)), pa.concat_tables(seeded)
+
+
+def test_seeded_errors_are_exactly_the_differences() -> None:
+    run, seeded = _run_against(legacy.Quirks(wrong_lines=4, missing_lines=2, extra_lines=3, seed=11))
+    diff = run.reconciliation.differences()
+    assert seeded.num_rows == 3 * 9
+    assert keys(diff) == keys(seeded)
+    status = {(row["period"], row["member_id"], row["bonus"]): row["status"] for row in diff.to_pylist()}
+    kinds = {"wrong_amount": "amount_differs", "missing_line": "only_ours", "extra_line": "only_legacy"}
+    for s in seeded.to_pylist():
+        assert status[(s["period"], s["member_id"], s["bonus"])] == kinds[s["kind"]]
+    # The amounts are the legacy's and ours (= the correct ones).
+    by_key = {(r["period"], r["member_id"], r["bonus"]): r for r in diff.to_pylist()}
+    for s in seeded.to_pylist():
+        row = by_key[(s["period"], s["member_id"], s["bonus"])]
+        assert (row["legacy_amount"], row["our_amount"]) == (s["legacy_amount"], s["correct_amount"])
+    assert not run.go_live
+    assert run.reconciliation.periods.column("verdict").to_pylist() == ["differs"] * 3
+    diagnosis = run.diagnose()
+    assert diagnosis.taken == [] and keys(diagnosis.isolated) == keys(seeded)
+
+
+def test_a_faithful_legacy_goes_live() -> None:
+    run, seeded = _run_against(legacy.Quirks())
+    assert seeded.num_rows == 0 and run.go_live
+    assert run.reconciliation.differences().num_rows == 0
+    diagnosis = run.diagnose()
+    assert diagnosis.taken == [] and diagnosis.summary() == []
+
+
+@pytest.mark.parametrize(("quirks", "expected"), [
+    (legacy.Quirks(rounding="half_up"), ["rounding = 'half_up'"]),
+    (legacy.Quirks(rounding="half_even"), ["rounding = 'half_even'"]),
+    (legacy.Quirks(compression=False), ["unilevel: compression = false", "matching: compression = false"]),
+    (legacy.Quirks(depth_by_rank=False), ["unilevel: no depth_by_rank", "matching: no depth_by_rank"]),
+    (legacy.Quirks(binary_cap=False), ["binary: no cap_by_rank"]),
+    (legacy.Quirks(rounding="half_up", binary_cap=False, wrong_lines=2, seed=3),
+     ["rounding = 'half_up'", "binary: no cap_by_rank"]),
+])
+def test_diagnosis_names_the_quirks(quirks: legacy.Quirks, expected: list[str]) -> None:
+    run, seeded = _run_against(quirks)
+    assert not run.go_live
+    diagnosis = run.diagnose()
+    assert sorted(c.label.split(" (")[0] for c in diagnosis.taken) == sorted(expected)
+    # After the named changes, what is left is exactly the seeded errors.
+    assert keys(diagnosis.isolated) == keys(seeded)
+    summary = diagnosis.summary()
+    assert summary[0].startswith("likely cause: ")
+    tried = diagnosis.tried.to_pylist()
+    assert sum(t["taken"] for t in tried) == len(expected)
+    assert all(t["fixes"] > t["breaks"] for t in tried if t["taken"])
+
+
+def test_rounding_fact_and_the_candidates_follow_the_plan() -> None:
+    run, _ = _run_against(legacy.Quirks(rounding="half_up"))
+    assert any("within one minor unit" in f for f in run.diagnose().facts)
+    labels = [c.label for c in candidates(plan())]
+    assert not any("'floor'" in label for label in labels)  # the plan's own rounding is no candidate
+    assert any("cap_by_rank" in label for label in labels)
+    bare = Plan.from_toml("[unilevel]\nrates_bp = [500]")
+    assert [c.changes for c in candidates(bare)] == [
+        {"plan.rounding": "half_up"}, {"plan.rounding": "half_even"}, {"unilevel.compression": False}]
+
+
+# --- the store path: migrate the legacy export, run, reconcile, drill down ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def company_dir(tmp_path_factory: pytest.TempPathFactory) -> synth.LegacyCompany:
+    folder = tmp_path_factory.mktemp("legacy")
+    return synth.legacy_company(folder / "export", 2500, seed=4,
+                                quirks=legacy.Quirks(compression=False, wrong_lines=2, missing_lines=1, seed=9))
+
+
+def _migrated(company: synth.LegacyCompany, where: Path, mapping_text: str | None = None) -> Store:
+    shutil.copytree(company.directory, where)
+    mapping = where / "mapping.toml"
+    if mapping_text is not None:
+        mapping.write_text(mapping_text, encoding="utf-8")
+    store = Store(where / "store.duckdb")
+    report = Migration(store, Mapping.from_toml(mapping)).run()
+    assert report is not None
+    assert store._rows("SELECT count(*) FROM quarantine")[0][0] == 0
+    return store
+
+
+def test_store_parallel_run_finds_the_quirks_and_drills_down(company_dir: synth.LegacyCompany,
+                                                             tmp_path: Path) -> None:
+    assert company_dir.history == ("2026-08",) and company_dir.parallel == ("2026-09", "2026-10", "2026-11")
+    with _migrated(company_dir, tmp_path / "c") as store:
+        run = ParallelRun.from_store(store, plan())
+        assert run.periods == company_dir.parallel
+        assert not run.go_live
+        diagnosis = run.diagnose()
+        assert [c.label.split(" (")[0] for c in diagnosis.taken] == [
+            "unilevel: compression = false", "matching: compression = false"]
+        seeded = company_dir.seeded.filter(pc.is_in(company_dir.seeded.column("period"),
+                                                    value_set=pa.array(company_dir.parallel)))
+        assert keys(diagnosis.isolated) == keys(seeded)
+        # Drill down into a unilevel difference that compression explains: the legacy paid shares at
+        # other levels than we did, and the drill-down says which.
+        diff = run.reconciliation.differences()
+        unilevel = diff.filter(pc.and_(pc.equal(diff.column("bonus"), "unilevel"),
+                                       pc.equal(diff.column("status"), "amount_differs")))
+        unilevel = unilevel.filter(pc.invert(pc.is_in(unilevel.column("member_id"),
+                                                      value_set=seeded.column("member_id"))))
+        row = unilevel.to_pylist()[0]
+        drill = run.drill_down(row["member_id"], row["period"])
+        lines = [d for d in drill.to_pylist() if d["bonus"] == "unilevel"]
+        assert {d["status"] for d in lines} - {"same", "not_paid"}, lines
+        # Both sides' shares add up to their own line (floor of the exact sum), from real members.
+        ids = set(run.genealogy.member_ids.to_pylist())
+        assert all(d["from_member_id"] in ids for d in lines)
+        ours_paid = sum(d["our_share"] for d in lines if d["our_paid"])
+        assert math.floor(ours_paid) == row["our_amount"]  # floor rounding of the exact shares
+        legacy_total = sum(d["legacy_source_amount"] * d["legacy_rate_bp"] for d in lines
+                           if d["legacy_amount"] is not None)
+        assert legacy_total // 10_000 == row["legacy_amount"]
+        # A member without differences drills down to the same shares on both sides.
+        same = run.reconciliation.pairs.filter(pc.and_(pc.equal(run.reconciliation.pairs.column("status"), "match"),
+                                                       pc.equal(run.reconciliation.pairs.column("bonus"), "unilevel")))
+        quiet = run.drill_down(same.column("member_id")[0].as_py(), same.column("period")[0].as_py())
+        statuses = {d["status"] for d in quiet.to_pylist() if d["bonus"] == "unilevel"}
+        assert "same" in statuses and statuses <= {"same", "not_paid"}
+        with pytest.raises(InputError, match="not part of this parallel run"):
+            run.drill_down(row["member_id"], "2026-08")
+
+
+def test_a_faithful_export_goes_live_from_the_store(tmp_path: Path) -> None:
+    company = synth.legacy_company(tmp_path / "export", 1500, seed=2)
+    with _migrated(company, tmp_path / "c") as store:
+        run = ParallelRun.from_store(store, plan())
+        assert run.go_live, run.reconciliation.differences().to_pylist()[:5]
+        assert run.reconciliation.periods.column("pairs").to_pylist() == [
+            run.results[p].lines.num_rows for p in company.parallel]
+        run.reconciliation.to_store(store, run_id="parallel-1")
+        assert store._rows("SELECT count(*) FROM reconciliation_periods WHERE verdict = 'match'")[0][0] == 3
+
+
+def test_carry_forward_mapped_wrongly_shows_up(company_dir: synth.LegacyCompany, tmp_path: Path) -> None:
+    """Left and right carries swapped in the mapping: binary lines differ in the first compared period."""
+    good = (company_dir.directory / "mapping.toml").read_text(encoding="utf-8")
+    swapped = good.replace('left_carry = "LeftCarry"', 'left_carry = "RightCarry"', 1).replace(
+        'right_carry = "RightCarry"', 'right_carry = "LeftCarry"', 1)
+    assert swapped != good
+    with _migrated(company_dir, tmp_path / "good") as store:
+        baseline = keys(ParallelRun.from_store(store, plan()).reconciliation.differences())
+    with _migrated(company_dir, tmp_path / "swapped", swapped) as store:
+        run = ParallelRun.from_store(store, plan())
+    extra = keys(run.reconciliation.differences()) - baseline
+    assert any(p == "2026-09" and b == "binary" for p, _, b in extra), "a swapped carry-forward must show up"
+
+
+def test_parallel_run_input_errors() -> None:
+    company = synth.network(50, seed=1)
+    g = Genealogy.from_arrow(company)
+    legacy_lines = pa.table({"period": ["2026-11"], "member_id": ["M00000001"], "bonus": ["binary"], "amount": [5]})
+    with pytest.raises(InputError, match="no volumes for period"):
+        parallel_run(plan(), g, {}, legacy_lines)
+    with pytest.raises(InputError, match="period column"):
+        parallel_run(plan(), g, synth.volumes(company).select(["member_id", "pv", "bv"]), legacy_lines)
+    with pytest.raises(InputError, match="no column 'period'"):
+        parallel_run(plan(), g, {}, legacy_lines.drop(["period"]))
