@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -83,39 +82,54 @@ class Reconciliation:
     def write_csv(self, path: str | os.PathLike[str], *, only_differences: bool = True) -> Path:
         """The pairs as CSV (only the differing ones unless asked), for the analyst's spreadsheet."""
         out = Path(path)
-        pacsv.write_csv(self.differences() if only_differences else self.pairs, out)
+        pacsv.write_csv(self.differences() if only_differences else _decoded(self.pairs), out)
         return out
 
     def differences(self) -> pa.Table:
         """The pairs that are not a match, largest absolute difference first."""
-        bad = self.pairs.filter(pc.not_equal(self.pairs.column("status"), "match"))
+        bad = _decoded(self.pairs.filter(pc.not_equal(self.pairs.column("status"), "match")))
         ranked = bad.append_column("_abs", pc.abs(bad.column("difference")))
         order = pc.sort_indices(ranked, [("_abs", "descending"), ("period", "ascending"),
                                          ("member_id", "ascending"), ("bonus", "ascending")])
         return bad.take(order)
 
 
-def _lines(lines: Any, side: str) -> pa.Table:
-    """``(period, member_id, bonus, amount)`` with text keys and int64 amounts; anything else is an
-    InputError naming the side, the column and the rows."""
+def _decoded(table: pa.Table) -> pa.Table:
+    """Dictionary columns as plain strings."""
+    return table.cast(pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
+                                 for f in table.schema]))
+
+
+def _key_column(column: pa.ChunkedArray, side: str, name: str) -> pa.Array:
+    """A key column as the kernel takes it: string or large_string, or a dictionary of them with int32
+    indices (a dictionary column is not decoded: its values are interned instead of its rows)."""
+    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
+            or pa.types.is_null(kind)):
+        raise InputError(f"{side} lines: {name} must be text or integer, not {column.type}", column=name)
+    if column.null_count:
+        rows = pc.indices_nonzero(pc.is_null(column)).to_pylist()[:10]
+        raise InputError(f"{side} lines: {name} is null at rows {rows}", column=name, rows=rows)
+    text = (pa.string(), pa.large_string())
+    if pa.types.is_dictionary(column.type):
+        if column.num_chunks == 1:
+            d = column.chunk(0)
+            values = d.dictionary if d.dictionary.type in text else d.dictionary.cast(pa.large_string())
+            return pa.DictionaryArray.from_arrays(d.indices.cast(pa.int32()), values)
+        return column.cast(pa.dictionary(pa.int32(), pa.large_string())).combine_chunks()
+    flat = _flat(column)
+    return flat if flat.type in text else flat.cast(pa.large_string())
+
+
+def _lines(lines: Any, side: str) -> list[pa.Array]:
+    """``[period, member_id, bonus, amount]`` as the kernel takes them; anything else is an InputError naming
+    the side, the column and the rows."""
     table = _arrow.as_table(lines, f"{side} lines")
     missing = [c for c in (*KEY, "amount") if c not in table.column_names]
     if missing:
         raise InputError(f"{side} lines have no column {missing[0]!r}; they need period, member_id, bonus, amount",
                          column=missing[0])
-    columns = {}
-    for name in KEY:
-        column = table.column(name)
-        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
-        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
-                or pa.types.is_null(kind)):
-            raise InputError(f"{side} lines: {name} must be text or integer, not {column.type}", column=name)
-        column = column.cast(pa.large_string()) if not pa.types.is_dictionary(column.type) else \
-            column.cast(pa.dictionary(column.type.index_type, pa.string())).cast(pa.large_string())
-        if column.null_count:
-            rows = pc.indices_nonzero(pc.is_null(column)).to_pylist()[:10]
-            raise InputError(f"{side} lines: {name} is null at rows {rows}", column=name, rows=rows)
-        columns[name] = column
+    columns = [_key_column(table.column(name), side, name) for name in KEY]
     amount = table.column("amount")
     if pa.types.is_null(amount.type):
         amount = amount.cast(pa.int64())
@@ -125,8 +139,7 @@ def _lines(lines: Any, side: str) -> pa.Table:
     if amount.null_count:
         rows = pc.indices_nonzero(pc.is_null(amount)).to_pylist()[:10]
         raise InputError(f"{side} lines: amount is null at rows {rows}", column="amount", rows=rows)
-    columns["amount"] = amount.cast(pa.int64())
-    return pa.table(columns)
+    return [*columns, _flat(amount.cast(pa.int64()))]
 
 
 def reconcile(legacy_lines: Any, new_lines: Any) -> Reconciliation:
@@ -134,6 +147,8 @@ def reconcile(legacy_lines: Any, new_lines: Any) -> Reconciliation:
 
     Both take any Arrow-shaped table with ``period, member_id, bonus, amount`` (amount in integer minor
     units); several lines per key are summed exactly. A sum outside int64 raises AmountOverflowError.
+    The pairs' ``period``, ``member_id``, ``bonus`` and ``status`` are dictionary-encoded (they read as
+    plain values: ``to_pylist()``, DuckDB, pandas; :meth:`Reconciliation.differences` decodes them).
 
     Examples
     --------
@@ -151,56 +166,50 @@ def reconcile(legacy_lines: Any, new_lines: Any) -> Reconciliation:
     >>> r.go_live
     False
     """
-    legacy, ours = _lines(legacy_lines, "legacy"), _lines(new_lines, "new")
-    from_ours, row, legacy_amount, our_amount = _mlm_core.reconcile_pairs(
-        [_flat(legacy.column(c)) for c in (*KEY, "amount")], [_flat(ours.column(c)) for c in (*KEY, "amount")])
-    # Each pair's key from its first line: one take per key column over both sides.
-    at = pc.add(row, pc.multiply(from_ours.cast(pa.int64()), legacy.num_rows))
-    keys = {c: pa.chunked_array([_flat(legacy.column(c)), _flat(ours.column(c))]).take(at).cast(pa.string())
-            for c in KEY}
-    try:
-        difference = pc.subtract_checked(pc.fill_null(our_amount, 0), pc.fill_null(legacy_amount, 0))
-    except pa.ArrowInvalid:
-        raise AmountOverflowError("a difference between the two sides' sums leaves int64") from None
-    same = pc.equal(difference, 0)
-    status = pc.case_when(pc.make_struct(same, pc.is_null(legacy_amount), pc.is_null(our_amount)),
-                          "match", "only_ours", "only_legacy", "amount_differs")
-    pairs = pa.table({**keys, "legacy_amount": legacy_amount, "our_amount": our_amount, "difference": difference,
-                      "status": status.cast(pa.string())})
-    con = duckdb.connect()
-    try:
-        con.register("_mlm_pairs", pairs)
-        totals = con.sql("""
-            SELECT period, bonus, CAST(COALESCE(SUM(legacy_amount), 0) AS HUGEINT) AS legacy_total,
-                   CAST(COALESCE(SUM(our_amount), 0) AS HUGEINT) AS our_total,
-                   CAST(COALESCE(SUM(difference), 0) AS HUGEINT) AS difference,
-                   count(*) FILTER (status = 'match') AS match,
-                   count(*) FILTER (status = 'amount_differs') AS amount_differs,
-                   count(*) FILTER (status = 'only_legacy') AS only_legacy,
-                   count(*) FILTER (status = 'only_ours') AS only_ours
-            FROM _mlm_pairs GROUP BY period, bonus ORDER BY period, bonus""").to_arrow_table()
-        periods = con.sql("""
-            SELECT period, CASE WHEN count(*) FILTER (status <> 'match') = 0 THEN 'match' ELSE 'differs' END
-                   AS verdict, count(*) AS pairs, count(*) FILTER (status <> 'match') AS differing,
-                   CAST(COALESCE(SUM(legacy_amount), 0) AS HUGEINT) AS legacy_total,
-                   CAST(COALESCE(SUM(our_amount), 0) AS HUGEINT) AS our_total
-            FROM _mlm_pairs GROUP BY period ORDER BY period""").to_arrow_table()
-    finally:
-        con.close()
-    return Reconciliation(pairs, _int_totals(totals), _int_totals(periods))
+    out = _mlm_core.reconcile_pairs(_lines(legacy_lines, "legacy"), _lines(new_lines, "new"))
+    values = {"period": out["periods"].cast(pa.string()), "member_id": out["members"].cast(pa.string()),
+              "bonus": out["bonuses"].cast(pa.string())}
+    classes = pa.array(CLASSES, pa.string())
+    pairs = pa.table({
+        **{c: pa.DictionaryArray.from_arrays(out[c], values[c]) for c in KEY},
+        "legacy_amount": out["legacy_amount"], "our_amount": out["our_amount"], "difference": out["difference"],
+        "status": pa.DictionaryArray.from_arrays(out["status"], classes),
+    })
+    t = out["totals"]
+    totals = pa.table({
+        "period": values["period"].take(t["period"]), "bonus": values["bonus"].take(t["bonus"]),
+        "legacy_total": t["legacy_total"], "our_total": t["our_total"], "difference": t["difference"],
+        **{c: t[c].cast(pa.int64()) for c in CLASSES},
+    })
+    totals = totals.take(pc.sort_indices(totals, [("period", "ascending"), ("bonus", "ascending")]))
+    return Reconciliation(pairs, totals, _periods(totals))
+
+
+def _periods(totals: pa.Table) -> pa.Table:
+    """Per period: the verdict, its pairs and differing pairs, both sides' totals (exact: Python ints)."""
+    rows: dict[str, dict[str, int]] = {}
+    for t in totals.to_pylist():
+        r = rows.setdefault(t["period"], {"pairs": 0, "differing": 0, "legacy_total": 0, "our_total": 0})
+        r["pairs"] += sum(t[c] for c in CLASSES)
+        r["differing"] += t["amount_differs"] + t["only_legacy"] + t["only_ours"]
+        r["legacy_total"] += t["legacy_total"]
+        r["our_total"] += t["our_total"]
+    for period, r in rows.items():
+        for name in ("legacy_total", "our_total"):
+            if not -(2**63) <= r[name] < 2**63:
+                raise AmountOverflowError(f"the {name} of period {period} leaves int64")
+    return pa.table({
+        "period": pa.array(list(rows), pa.string()),
+        "verdict": pa.array(["match" if r["differing"] == 0 else "differs" for r in rows.values()], pa.string()),
+        "pairs": pa.array([r["pairs"] for r in rows.values()], pa.int64()),
+        "differing": pa.array([r["differing"] for r in rows.values()], pa.int64()),
+        "legacy_total": pa.array([r["legacy_total"] for r in rows.values()], pa.int64()),
+        "our_total": pa.array([r["our_total"] for r in rows.values()], pa.int64()),
+    })
 
 
 def _flat(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-
-
-def _int_totals(table: pa.Table) -> pa.Table:
-    """HUGEINT sums come back as decimal128(38, 0); within int64 they are cast exactly, beyond it a sum is an
-    AmountOverflowError (a period's total beyond 92 quadrillion minor units is not a real company)."""
-    for k, field in enumerate(table.schema):
-        if pa.types.is_decimal(field.type):
-            try:
-                table = table.set_column(k, field.name, table.column(k).cast(pa.int64()))
-            except pa.ArrowInvalid:
-                raise AmountOverflowError(f"the {field.name} of the reconciliation leaves int64") from None
-    return table
+    """One array: a single chunk as it is (no copy), several concatenated."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
