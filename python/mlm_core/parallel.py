@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -178,19 +179,20 @@ class ParallelRun:
         ``max_changes`` times."""
         pool = list(candidates_ if candidates_ is not None else candidates(self.plan))
         differing = _differing(self.reconciliation)
-        start = len(differing)
+        start = differing.num_rows
         taken: list[Candidate] = []
         applied: dict[str, Any] = {}
         tried: list[dict[str, Any]] = []
         best_rec = self.reconciliation
         for step in range(1, max_changes + 1):
-            if not differing:
+            if not differing.num_rows:
                 break
             scored = []
             for candidate in pool:
                 rec = self._rerun(self.plan.variant({**applied, **candidate.changes}))
                 after = _differing(rec)
-                scored.append((len(differing - after), len(after - differing), len(after), candidate, rec, after))
+                fixes, breaks = _changes(differing, after)
+                scored.append((fixes, breaks, after.num_rows, candidate, rec, after))
             if not scored:
                 break
             best = max(scored, key=lambda s: (s[0] - s[1], s[0]))
@@ -206,6 +208,16 @@ class ParallelRun:
         isolated = best_rec.differences()
         return Diagnosis(taken, pa.Table.from_pylist(tried, schema=CANDIDATE_SCHEMA), isolated,
                          _facts(self.reconciliation, self.results), start)
+
+    def to_store(self, store: Store, *, run_id: str, diagnosis: Diagnosis | None = None) -> None:
+        """The reconciliation (and the diagnosis's candidates) in the store's ``reconciliation_*`` tables."""
+        self.reconciliation.to_store(store, run_id=run_id, diagnosis=diagnosis.tried if diagnosis else None)
+
+    def html(self, diagnosis: Diagnosis | None = None) -> str:
+        """The report's parallel-run section (:func:`mlm_core.report_html.reconciliation_section`)."""
+        from .report_html import reconciliation_section
+
+        return reconciliation_section(self.reconciliation, diagnosis, currency=self.plan.currency)
 
     def _rerun(self, plan: Plan) -> Reconciliation:
         state = self._state
@@ -287,9 +299,18 @@ def _drill_row(ours: dict[str, Any] | None, legacy: dict[str, Any] | None, level
     return row
 
 
-def _differing(rec: Reconciliation) -> set[tuple[str, str, str]]:
-    bad = rec.pairs.filter(pc.not_equal(rec.pairs.column("status"), "match"))
-    return set(zip(*(bad.column(c).to_pylist() for c in ("period", "member_id", "bonus")), strict=True))
+def _differing(rec: Reconciliation) -> pa.Table:
+    """The keys of the pairs that do not match, as lines of amount 1 (for :func:`_changes`)."""
+    bad = rec.pairs.filter(pc.not_equal(rec.pairs.column("status"), "match")).select(["period", "member_id", "bonus"])
+    return bad.append_column("amount", pa.array(np.ones(bad.num_rows, dtype=np.int64)))
+
+
+def _changes(before: pa.Table, after: pa.Table) -> tuple[int, int]:
+    """``(fixed, broken)``: keys differing before and not after, and the reverse — the reconciliation kernel
+    itself compares the two key sets (millions of keys at 10M members)."""
+    status = reconcile(before, after).pairs.column("status")
+    counts = dict(zip(*(c.to_pylist() for c in pc.value_counts(status).flatten()), strict=True))
+    return counts.get("only_legacy", 0), counts.get("only_ours", 0)
 
 
 def _facts(rec: Reconciliation, results: dict[str, PeriodResult]) -> list[str]:

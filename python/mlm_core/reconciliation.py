@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS reconciliation_totals (run_id VARCHAR NOT NULL, perio
 CREATE TABLE IF NOT EXISTS reconciliation_periods (run_id VARCHAR NOT NULL, period VARCHAR NOT NULL,
     verdict VARCHAR NOT NULL, pairs BIGINT NOT NULL, differing BIGINT NOT NULL, legacy_total BIGINT NOT NULL,
     our_total BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS reconciliation_diagnosis (run_id VARCHAR NOT NULL, step BIGINT NOT NULL,
+    change VARCHAR NOT NULL, fixes BIGINT NOT NULL, breaks BIGINT NOT NULL, differing_after BIGINT NOT NULL,
+    taken BOOLEAN NOT NULL);
 """
 CLASSES = ("match", "amount_differs", "only_legacy", "only_ours")
 
@@ -64,9 +67,10 @@ class Reconciliation:
         verdicts = self.periods.column("verdict").to_pylist()
         return bool(verdicts) and all(v == "match" for v in verdicts)
 
-    def to_store(self, store: Store, *, run_id: str) -> None:
+    def to_store(self, store: Store, *, run_id: str, diagnosis: pa.Table | None = None) -> None:
         """Writes ``reconciliation_pairs`` (every pair), ``reconciliation_totals`` and
-        ``reconciliation_periods`` for ``run_id`` in one transaction; a run id already written is refused."""
+        ``reconciliation_periods`` for ``run_id`` in one transaction (and ``reconciliation_diagnosis``: the
+        candidates a :meth:`mlm_core.ParallelRun.diagnose` tried); a run id already written is refused."""
         if not isinstance(run_id, str) or not run_id:
             raise InputError("run_id must be a non-empty str")
         with store._lock:
@@ -75,7 +79,10 @@ class Reconciliation:
             if store._rows("SELECT 1 FROM reconciliation_periods WHERE run_id = ? LIMIT 1", [run_id]):
                 raise InputError(f"reconciliation run {run_id!r} is already stored; use a new run_id")
             with store._transaction():
-                for name, table in (("pairs", self.pairs), ("totals", self.totals), ("periods", self.periods)):
+                tables = [("pairs", self.pairs), ("totals", self.totals), ("periods", self.periods)]
+                if diagnosis is not None:
+                    tables.append(("diagnosis", diagnosis))
+                for name, table in tables:
                     with registered(db, "_mlm_rec", table):
                         db.execute(f"INSERT INTO reconciliation_{name} SELECT ?, * FROM _mlm_rec", [run_id])
 
