@@ -70,3 +70,59 @@ def test_demo_writes_the_database(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert mismatched == []
     assert con.sql("SELECT count(*) FROM period_state").fetchall() == [(3000,)]
     assert "period 2026-11: paid" in out
+
+
+PLAN = Path(__file__).resolve().parents[2] / "shared" / "spec" / "example-plan.toml"
+
+
+def test_legacy_company_ingest_and_the_go_live_gate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """synth --legacy, ingest, reconcile: exit 1 with the seeded errors and the quirk named; exit 0 for a
+    faithful legacy; the HTML page and CSV carry the same numbers as the JSON."""
+    import json
+
+    faulty, faithful = tmp_path / "faulty", tmp_path / "faithful"
+    assert main(["synth", "--legacy", "--members", "1500", "--out", str(faulty), "--quirk", "rounding=half_up",
+                 "--quirk", "wrong_lines=2"]) == 0
+    assert main(["synth", "--legacy", "--members", "1500", "--out", str(faithful)]) == 0
+    for folder in (faulty, faithful):
+        assert main(["ingest", str(folder / "mapping.toml"), "--store", str(folder / "store.duckdb")]) == 0
+    capsys.readouterr()
+    assert main(["reconcile", "--store", str(faithful / "store.duckdb"), "--plan", str(PLAN)]) == 0
+    assert "GO-LIVE" in capsys.readouterr().out
+    html = tmp_path / "rec.html"
+    code = main(["reconcile", "--store", str(faulty / "store.duckdb"), "--plan", str(PLAN), "--diagnose", "--json",
+                 "--run-id", "gate-1", "--csv", str(tmp_path / "diff.csv"), "--html", str(html)])
+    assert code == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["go_live"] is False and [p["period"] for p in out["periods"]] == ["2026-09", "2026-10", "2026-11"]
+    assert out["diagnosis"][0].startswith("likely cause: rounding = 'half_up'")
+    assert "6 isolated difference(s)" in out["diagnosis"][1]
+    assert pacsv.read_csv(tmp_path / "diff.csv").num_rows == out["differing"]
+    page = html.read_text(encoding="utf-8")
+    assert 'data-go-live="false"' in page and "<svg" in page and "rounding = &#x27;half_up&#x27;" in page
+    for p in out["periods"]:
+        assert f'data-value="{p["legacy_total"]}"' in page and f'data-value="{p["our_total"]}"' in page
+    con = duckdb.connect(str(faulty / "store.duckdb"), read_only=True)
+    assert con.sql("SELECT count(*), sum(differing) FROM reconciliation_periods WHERE run_id = 'gate-1'").fetchall() \
+        == [(3, out["differing"])]
+    assert con.sql("SELECT count(*) FROM reconciliation_diagnosis WHERE run_id = 'gate-1' AND taken").fetchall() \
+        == [(1,)]
+
+
+def test_reconcile_of_two_files_and_its_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    legacy = pa.table({"period": ["2026-11"] * 2, "member_id": ["007", "8"], "bonus": ["binary"] * 2,
+                       "amount": [100, 5]})
+    pacsv.write_csv(legacy, tmp_path / "legacy.csv")
+    pacsv.write_csv(legacy, tmp_path / "ours.csv")
+    assert main(["reconcile", "--legacy", str(tmp_path / "legacy.csv"), "--ours", str(tmp_path / "ours.csv")]) == 0
+    assert "GO-LIVE" in capsys.readouterr().out
+    pacsv.write_csv(legacy.set_column(3, "amount", pa.array([1.5, 5.0])), tmp_path / "float.csv")
+    assert main(["reconcile", "--legacy", str(tmp_path / "legacy.csv"), "--ours", str(tmp_path / "float.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "integer minor units" in err and "Traceback" not in err
+    assert main(["reconcile", "--legacy", str(tmp_path / "legacy.csv")]) == 2
+    assert "--legacy and --ours" in capsys.readouterr().err
+    assert main(["reconcile", "--store", str(tmp_path / "none.duckdb"), "--plan", str(PLAN)]) == 2
+    assert "mlm-core ingest" in capsys.readouterr().err
+    assert main(["synth", "--legacy", "--members", "10", "--out", str(tmp_path / "x"), "--quirk", "colour=red"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err

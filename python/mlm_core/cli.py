@@ -1,9 +1,12 @@
-"""The ``mlm-core`` command line. Exit codes: 0 ok, 1 findings (a genealogy with errors), 2 usage or input
-errors. A user's mistake gets a message, never a traceback."""
+"""The ``mlm-core`` command line. Exit codes: 0 ok, 1 findings (a genealogy with errors, a parallel run that
+does not match), 2 usage or input errors. A user's mistake gets a message, never a traceback."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +33,32 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--format", dest="formats", default="csv,parquet", help="csv, parquet or both")
     gen.add_argument("--out", type=Path, required=True, help="output directory")
+    gen.add_argument("--legacy", action="store_true",
+                     help="write a legacy company with commissions, carry-forward, rank history and mapping.toml "
+                          "(computed by mlm_core.legacy, 4 periods, cutover after the first)")
+    gen.add_argument("--quirk", action="append", default=[], metavar="KEY=VALUE",
+                     help="with --legacy, a legacy quirk: rounding=half_up, compression=false, depth_by_rank=false, "
+                          "binary_cap=false, wrong_lines=N, missing_lines=N, extra_lines=N (repeatable)")
+    ingest = sub.add_parser("ingest", help="migrate legacy exports into a store through a mapping (TOML)")
+    ingest.add_argument("mapping", type=Path, help="mapping.toml (see mlm_core.migrate.mapping)")
+    ingest.add_argument("--store", type=Path, required=True, help="DuckDB file of the store (created if missing)")
+    ingest.add_argument("--json", action="store_true", help="print the batches as JSON")
+    rec = sub.add_parser("reconcile", help="the parallel run: our payouts against the legacy's; exit 0 only when "
+                                           "every compared period matches to the minor unit")
+    rec.add_argument("--store", type=Path, help="a migrated store: run the periods after the carry-forward "
+                                                "cutover and compare with its commission_history")
+    rec.add_argument("--plan", type=Path, help="the compensation plan (with --store)")
+    rec.add_argument("--periods", help="comma-separated periods to compare (default: all after the cutover)")
+    rec.add_argument("--legacy", type=Path, help="instead of a store: legacy lines (CSV/Parquet: period, "
+                                                 "member_id, bonus, amount in minor units)")
+    rec.add_argument("--ours", type=Path, help="with --legacy: our lines, same columns")
+    rec.add_argument("--diagnose", action="store_true", help="(with --store) name the likely causes by re-running "
+                                                             "the periods with candidate plan changes")
+    rec.add_argument("--run-id", help="store the reconciliation under this run id (reconciliation_* tables)")
+    rec.add_argument("--csv", type=Path, help="write the differing pairs to this CSV file")
+    rec.add_argument("--html", type=Path, help="write the reconciliation as a self-contained HTML page")
+    rec.add_argument("--json", action="store_true", help="print the result as JSON")
+    rec.add_argument("--limit", type=int, default=10, help="differences to print (default 10)")
     check = sub.add_parser("validate", help="validate a members file (CSV or Parquet, canonical columns)")
     check.add_argument("path", type=Path)
     check.add_argument("--allow-multiple-roots", action="store_true")
@@ -57,6 +86,120 @@ def _validate(path: Path, allow_multiple_roots: bool, limit: int) -> int:
     return EXIT_FINDINGS if errors else EXIT_OK
 
 
+def _quirks(pairs: list[str]) -> object:
+    from .legacy import Quirks
+
+    fields = {f.name: f for f in dataclasses.fields(Quirks)}
+    values: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in fields or key == "seed":
+            raise MlmCoreError(f"--quirk {pair!r}: use KEY=VALUE with KEY one of "
+                               f"{', '.join(k for k in fields if k != 'seed')}")
+        if key == "rounding":
+            values[key] = text
+        elif key in ("compression", "depth_by_rank", "binary_cap"):
+            if text.lower() not in ("true", "false"):
+                raise MlmCoreError(f"--quirk {pair!r}: {key} is true or false")
+            values[key] = text.lower() == "true"
+        else:
+            if not text.isdigit():
+                raise MlmCoreError(f"--quirk {pair!r}: {key} is a count")
+            values[key] = int(text)
+    return Quirks(**values)  # type: ignore[arg-type]
+
+
+def _ingest(mapping_path: Path, store_path: Path, as_json: bool) -> int:
+    from .migrate.mapping import Mapping
+    from .migrate.run import Migration
+    from .pii import ENV_VAR, KeyRing
+    from .store import Store
+
+    mapping = Mapping.from_toml(mapping_path)
+    keys = KeyRing.from_env() if os.environ.get(ENV_VAR) else None
+    with Store(store_path) as store:
+        batches = Migration(store, mapping, keys=keys).run(
+            progress=None if as_json else lambda m: print(f"  {m}", file=sys.stderr))
+    if as_json:
+        print(json.dumps([dataclasses.asdict(b) for b in batches], indent=2))
+    else:
+        for b in batches:
+            print(f"batch {b.batch_id} {b.table:<20} read {b.rows_read:>10,}  accepted {b.rows_accepted:>10,}  "
+                  f"quarantined {b.rows_quarantined:>8,}{'  (already committed)' if b.resumed else ''}")
+    return EXIT_OK
+
+
+def _read_lines(path: Path) -> object:
+    if not path.exists():
+        raise MlmCoreError(f"{path} does not exist")
+    con = duckdb.connect()
+    if path.suffix.lower() == ".parquet":
+        return con.sql("SELECT * FROM read_parquet(?)", params=[str(path)]).to_arrow_table()
+    # Keys as text (ids must never become numbers), the amount as an exact integer or a refusal.
+    return con.sql("SELECT * FROM read_csv(?, types = {'period': 'VARCHAR', 'member_id': 'VARCHAR', "
+                   "'bonus': 'VARCHAR'})", params=[str(path)]).to_arrow_table()
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from .parallel import ParallelRun
+    from .plan import Plan
+    from .reconciliation import reconcile
+    from .report_html import page, reconciliation_section
+    from .store import Store
+
+    diagnosis = None
+    if args.store is not None:
+        if args.legacy or args.ours:
+            raise MlmCoreError("give either --store (with --plan) or --legacy and --ours, not both")
+        if args.plan is None:
+            raise MlmCoreError("--store needs --plan: the plan to run the compared periods with")
+        if not args.store.exists():
+            raise MlmCoreError(f"{args.store} does not exist: migrate the legacy exports first (mlm-core ingest)")
+        plan = Plan.from_toml(args.plan)
+        with Store(args.store) as store:
+            periods = [p.strip() for p in args.periods.split(",") if p.strip()] if args.periods else None
+            run = ParallelRun.from_store(store, plan, periods=periods)
+            diagnosis = run.diagnose() if args.diagnose else None
+            if args.run_id:
+                run.to_store(store, run_id=args.run_id, diagnosis=diagnosis)
+        result, currency = run.reconciliation, plan.currency
+    else:
+        if args.legacy is None or args.ours is None:
+            raise MlmCoreError("give --store and --plan, or --legacy and --ours")
+        if args.diagnose or args.run_id:
+            raise MlmCoreError("--diagnose and --run-id need --store")
+        result, currency = reconcile(_read_lines(args.legacy), _read_lines(args.ours)), "USD"
+    if args.csv:
+        result.write_csv(args.csv)
+    if args.html:
+        args.html.write_text(page("Parallel run", [reconciliation_section(result, diagnosis, currency=currency)]),
+                             encoding="utf-8")
+    differences = result.differences()
+    if args.json:
+        print(json.dumps({
+            "go_live": result.go_live,
+            "periods": result.periods.to_pylist(),
+            "totals": result.totals.to_pylist(),
+            "differences": differences.slice(0, args.limit).to_pylist(),
+            "differing": differences.num_rows,
+            "diagnosis": diagnosis.summary() if diagnosis else None,
+        }, indent=2))
+    else:
+        for p in result.periods.to_pylist():
+            print(f"{p['period']}: {p['verdict']:<8} {p['pairs']:>10,} pairs, {p['differing']:>8,} differing  "
+                  f"legacy {p['legacy_total']:>16,}  ours {p['our_total']:>16,}")
+        for d in differences.slice(0, args.limit).to_pylist():
+            print(f"  {d['period']} {d['member_id']} {d['bonus']}: legacy {d['legacy_amount']} ours "
+                  f"{d['our_amount']} ({d['status']}, {d['difference']:+,})")
+        if differences.num_rows > args.limit:
+            print(f"  … {differences.num_rows - args.limit:,} more")
+        for line in diagnosis.summary() if diagnosis else []:
+            print(f"diagnosis: {line}")
+        print("GO-LIVE: every compared period matches exactly" if result.go_live else
+              "NOT READY: the parallel run differs (exit 1)")
+    return EXIT_OK if result.go_live else EXIT_FINDINGS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -65,6 +208,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_demo(args.members, db_path=args.db, seed=args.seed)
             return EXIT_OK
+        if args.command == "synth" and args.legacy:
+            if args.shape != "network":
+                raise MlmCoreError("--legacy writes a network company; --shape does not apply")
+            company = synth.legacy_company(args.out, args.members, seed=args.seed, quirks=_quirks(args.quirk))
+            print(f"wrote a legacy company of {args.members:,} members to {company.directory}: periods "
+                  f"{', '.join(company.history)} (history) and {', '.join(company.parallel)} (to compare); "
+                  f"{company.seeded.num_rows} seeded error(s); mapping {company.mapping}")
+            return EXIT_OK
+        if args.command == "synth" and args.quirk:
+            raise MlmCoreError("--quirk needs --legacy")
+        if args.command == "ingest":
+            return _ingest(args.mapping, args.store, args.json)
+        if args.command == "reconcile":
+            return _reconcile(args)
         if args.command == "synth":
             shapes = {"network": synth.network, "chain": synth.chain, "star": synth.star}
             members = shapes[args.shape](args.members, seed=args.seed)
