@@ -37,9 +37,14 @@ def test_quick_start_runs_and_matches_its_comments(monkeypatch: pytest.MonkeyPat
     balances = {(x["wallet_id"], x["balance_minor"]) for x in namespace["balances"].to_pylist()}  # type: ignore[attr-defined]
     assert balances == {("A", 540), ("B", 900)}
     assert namespace["audit"].ok  # type: ignore[attr-defined]
-    # The parallel-run block: our lines against themselves match exactly.
-    assert namespace["check"].go_live  # type: ignore[attr-defined]
     # The migration block: the 1,000-member export loads whole (a rerun resumes the same batch).
     loaded = namespace["loaded"]
     assert (loaded.rows_read, loaded.rows_accepted, loaded.rows_quarantined) == (1000, 1000, 0)  # type: ignore[attr-defined]
     assert all(namespace["checks"].column("ok").to_pylist())  # type: ignore[attr-defined]
+    # The store's parallel run: the gate is closed, the diagnosis names the rounding and isolates exactly the
+    # six seeded lines, and the drill-down has rows.
+    assert namespace["gate"] is False
+    summary = namespace["diagnosis"].summary()  # type: ignore[attr-defined]
+    assert summary[0].startswith("likely cause: rounding = 'half_up'")
+    assert summary[1].startswith("6 isolated difference(s)")
+    assert namespace["shares"].num_rows > 0  # type: ignore[attr-defined]
