@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlm_core import Genealogy, InputError, Mapping, Migration, Plan, PlanError, Store, legacy, run_period, synth
+from mlm_core import (Genealogy, InputError, Mapping, Migration, Plan, PlanError, Store, audit, legacy, run_period,
+                      synth)
 from mlm_core.parallel import ParallelRun, candidates, parallel_run
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "example-plan.toml"
@@ -231,9 +232,10 @@ def _migrated(company: synth.LegacyCompany, where: Path, mapping_text: str | Non
     if mapping_text is not None:
         mapping.write_text(mapping_text, encoding="utf-8")
     store = Store(where / "store.duckdb")
-    report = Migration(store, Mapping.from_toml(mapping)).run()
-    assert report is not None
+    Migration(store, Mapping.from_toml(mapping)).run()
     assert store._rows("SELECT count(*) FROM quarantine")[0][0] == 0
+    checks = audit(store)  # commission detail lines included: rows, checksums and control totals agree
+    assert all(checks.column("ok").to_pylist()) and "commission_detail" in checks.column("table_name").to_pylist()
     return store
 
 
