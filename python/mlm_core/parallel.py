@@ -143,12 +143,9 @@ class ParallelRun:
         ``commission_history`` after the last period of ``carry_forward`` (the cutover). The first period
         starts from each member's latest ``carry_forward`` row before it and the highest
         ``achieved_rank`` of ``rank_history`` before it."""
-        extra = [c for c in plan.volume_columns if c not in ("pv", "bv")]
-        if extra:
-            raise InputError(f"the store's orders carry pv and bv only; the plan also reads {', '.join(extra)}")
+        from .runs import cutover, store_inputs
+
         with store._lock:
-            members = store._db.sql("SELECT member_id, sponsor_id, placement_id, leg, status FROM members "
-                                    "ORDER BY batch_id, rowid").to_arrow_table()
             history = store._db.sql("SELECT period, member_id, bonus, amount, currency FROM commission_history"
                                     ).to_arrow_table()
             wrong = sorted(set(pc.unique(history.column("currency")).to_pylist()) - {plan.currency})
@@ -156,21 +153,18 @@ class ParallelRun:
                 raise InputError(f"commission_history holds {', '.join(map(str, wrong))} lines; the plan pays "
                                  f"{plan.currency}: reconcile one currency at a time")
             if periods is None:
-                cut = store._rows("SELECT max(period) FROM carry_forward")[0][0]
+                cut = cutover(store)
                 periods = sorted(p for p in set(history.column("period").to_pylist()) if cut is None or p > cut)
             periods = tuple(periods)
             if not periods:
                 raise InputError("no period to compare: commission_history has none after the carry-forward cutover")
-            first = periods[0]
-            state = _store_state(store, plan, first)
-            volumes = {p: store._db.sql("SELECT member_id, pv, COALESCE(bv, 0) AS bv FROM orders WHERE period = ?",
-                                        params=[p]).to_arrow_table() for p in periods}
+            inputs = store_inputs(store, plan, periods)
             detail = None
             if store._rows("SELECT count(*) FROM commission_detail")[0][0]:
                 detail = store._db.sql("SELECT period, member_id, bonus, from_member_id, level, paid_level, "
                                        "source_amount, rate_bp, amount FROM commission_detail").to_arrow_table()
         legacy = history.select(["period", "member_id", "bonus", "amount"])
-        return parallel_run(plan, Genealogy.from_arrow(members), volumes, legacy, periods=periods, state=state,
+        return parallel_run(plan, inputs.genealogy, inputs.volumes, legacy, periods=periods, state=inputs.state,
                             legacy_detail=detail)
 
     def diagnose(self, *, max_changes: int = 3, candidates_: list[Candidate] | None = None) -> Diagnosis:
@@ -211,13 +205,15 @@ class ParallelRun:
 
     def to_store(self, store: Store, *, run_id: str, diagnosis: Diagnosis | None = None) -> None:
         """The reconciliation (and the diagnosis's candidates) in the store's ``reconciliation_*`` tables."""
-        self.reconciliation.to_store(store, run_id=run_id, diagnosis=diagnosis.tried if diagnosis else None)
+        self.reconciliation.to_store(store, run_id=run_id, diagnosis=diagnosis.tried if diagnosis else None,
+                                     notes=diagnosis.summary() if diagnosis else None)
 
     def html(self, diagnosis: Diagnosis | None = None) -> str:
         """The report's parallel-run section (:func:`mlm_core.report_html.reconciliation_section`)."""
         from .report_html import reconciliation_section
 
-        return reconciliation_section(self.reconciliation, diagnosis, currency=self.plan.currency)
+        return reconciliation_section(self.reconciliation, diagnosis.summary() if diagnosis else None,
+                                      diagnosis.tried if diagnosis else None, currency=self.plan.currency)
 
     def _rerun(self, plan: Plan) -> Reconciliation:
         state = self._state
@@ -383,28 +379,3 @@ def parallel_run(plan: Plan, genealogy: Genealogy, volumes: Any, legacy_lines: A
     rec = reconcile(legacy, _concat_lines([r.lines for r in results.values()]))
     detail = _arrow.as_table(legacy_detail, "legacy detail") if legacy_detail is not None else None
     return ParallelRun(plan, genealogy, periods, legacy, results, rec, detail, by_period, state, attributes or {})
-
-
-def _store_state(store: Store, plan: Plan, first: str) -> pa.Table:
-    """The state the first compared period starts from: latest carries and highest achieved rank before it."""
-    ranks = pa.table({"name": pa.array(plan.rank_names), "k": pa.array(range(len(plan.rank_names)), pa.int64())})
-    db = store._db
-    from .store import registered
-
-    with registered(db, "_mlm_ranks", ranks):
-        highest = db.sql("""
-            SELECT m.member_id, arg_max(r.name, r.k) AS highest_rank
-            FROM members m LEFT JOIN rank_history h ON h.member_id = m.member_id AND h.period < ?
-                 LEFT JOIN _mlm_ranks r ON r.name = h.achieved_rank
-            GROUP BY m.member_id ORDER BY m.member_id""", params=[first]).to_arrow_table()
-    out = highest
-    for bonus in (b.name for b in plan.bonuses if b.type == "binary"):
-        carries = db.sql("""
-            SELECT m.member_id, COALESCE(c.left_carry, 0) AS l, COALESCE(c.right_carry, 0) AS r
-            FROM members m LEFT JOIN (
-                SELECT member_id, arg_max(left_carry, period) AS left_carry, arg_max(right_carry, period) AS right_carry
-                FROM carry_forward WHERE bonus = ? AND period < ? GROUP BY member_id) c USING (member_id)
-            ORDER BY m.member_id""", params=[bonus, first]).to_arrow_table()
-        out = out.append_column(f"{bonus}.carry_left", carries.column("l")).append_column(
-            f"{bonus}.carry_right", carries.column("r"))
-    return out
