@@ -8,11 +8,14 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow.compute as pc
+from rich.console import Console
 
 from . import synth
 from .errors import MlmCoreError
@@ -23,10 +26,41 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlm-core", description="Commission compute core: tools and demo.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="synthesise a company into an embedded DuckDB file, validate, roll up")
-    demo.add_argument("--members", type=int, default=100_000, help="network size (default 100000)")
-    demo.add_argument("--db", type=Path, default=Path("data/demo.duckdb"), help="DuckDB file to write")
+    demo = sub.add_parser("demo", help="end to end: a legacy company migrated into an embedded DuckDB file, "
+                                       "three periods run and posted, ledger verified, parallel run, report")
+    demo.add_argument("--members", type=int, default=100_000, help="company size (default 100000)")
+    demo.add_argument("--db", type=Path, default=Path("data/demo.duckdb"),
+                      help="DuckDB file to write (replaced); exports and report go to <db>-files/")
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run = sub.add_parser("run", help="run commission periods over a migrated store, record them, optionally post")
+    run.add_argument("--store", type=Path, required=True, help="DuckDB file of the store")
+    run.add_argument("--plan", type=Path, required=True, help="the compensation plan (TOML)")
+    run.add_argument("--periods", help="comma-separated periods, in order (default: every order period after "
+                                       "the carry-forward cutover)")
+    run.add_argument("--run-id", required=True, help="names the run in the store and in the wallets' tx ids")
+    run.add_argument("--post", action="store_true", help="credit the lines to the members' e-wallets")
+    run.add_argument("--allow-negative", action="store_true",
+                     help="with --post: a clawback may take a wallet below zero (else it is refused)")
+    run.add_argument("--json", action="store_true", help="print the period summaries as JSON")
+    ledger = sub.add_parser("ledger", help="e-wallet ledger: seal a file, verify a store or a sealed file, "
+                                           "export the roots and heads to publish")
+    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
+    seal = lsub.add_parser("seal", help="seal a transactions file (CSV/Parquet) into a Parquet file")
+    seal.add_argument("path", type=Path)
+    seal.add_argument("--out", type=Path, required=True, help="sealed Parquet file to write")
+    verify = lsub.add_parser("verify", help="verify a store's ledger or a sealed Parquet file (exit 1 when not)")
+    verify.add_argument("path", type=Path, nargs="?", help="a sealed Parquet file")
+    verify.add_argument("--store", type=Path, help="verify this store's ledger instead")
+    verify.add_argument("--json", action="store_true")
+    roots = lsub.add_parser("export-roots", help="write the store's checkpoints and wallet heads as JSON")
+    roots.add_argument("--store", type=Path, required=True)
+    roots.add_argument("--out", type=Path, required=True)
+    report = sub.add_parser("report", help="write the report: HTML with charts, and every table as CSV/Parquet")
+    report.add_argument("--store", type=Path, required=True)
+    report.add_argument("--out", type=Path, required=True, help="directory to write to")
+    report.add_argument("--run-id", help="commission run to report (default: the latest)")
+    report.add_argument("--format", dest="formats", default="csv,parquet", help="csv, parquet or both")
     gen = sub.add_parser("synth", help="write a synthetic company as legacy exports (CSV/Parquet)")
     gen.add_argument("--members", type=int, default=100_000)
     gen.add_argument("--shape", choices=("network", "chain", "star"), default="network")
@@ -117,9 +151,8 @@ def _ingest(mapping_path: Path, store_path: Path, as_json: bool) -> int:
 
     mapping = Mapping.from_toml(mapping_path)
     keys = KeyRing.from_env() if os.environ.get(ENV_VAR) else None
-    with Store(store_path) as store:
-        batches = Migration(store, mapping, keys=keys).run(
-            progress=None if as_json else lambda m: print(f"  {m}", file=sys.stderr))
+    with Store(store_path) as store, _console().status("migrating") as status:
+        batches = Migration(store, mapping, keys=keys).run(progress=lambda m: status.update(f"migrating: {m}"))
     if as_json:
         print(json.dumps([dataclasses.asdict(b) for b in batches], indent=2))
     else:
@@ -172,8 +205,9 @@ def _reconcile(args: argparse.Namespace) -> int:
     if args.csv:
         result.write_csv(args.csv)
     if args.html:
-        args.html.write_text(page("Parallel run", [reconciliation_section(result, diagnosis, currency=currency)]),
-                             encoding="utf-8")
+        section = reconciliation_section(result, diagnosis.summary() if diagnosis else None,
+                                         diagnosis.tried if diagnosis else None, currency=currency)
+        args.html.write_text(page("Parallel run", [section]), encoding="utf-8")
     differences = result.differences()
     if args.json:
         print(json.dumps({
@@ -200,14 +234,123 @@ def _reconcile(args: argparse.Namespace) -> int:
     return EXIT_OK if result.go_live else EXIT_FINDINGS
 
 
+def _console() -> Console:
+    return Console(stderr=True)
+
+
+def _existing_store(path: Path) -> Path:
+    if not path.exists():
+        raise MlmCoreError(f"{path} does not exist: migrate the legacy exports first (mlm-core ingest)")
+    return path
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    console = _console()
+
+    def step(label: str, work: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        with console.status(label):
+            result = work()
+        console.print(f"  [green]✓[/green] {label:<60} {time.perf_counter() - start:6.2f} s")
+        return result
+
+    say: Callable[[str], None] = (lambda m: console.print(m, highlight=False)) if args.json else print
+    summary = run_demo(args.members, db_path=args.db, seed=args.seed, say=say, step=step)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .plan import Plan
+    from .runs import run_periods
+    from .store import Store
+
+    plan = Plan.from_toml(args.plan)
+    periods = [p.strip() for p in args.periods.split(",") if p.strip()] if args.periods else None
+    with Store(_existing_store(args.store)) as store, _console().status("running periods"):
+        results = run_periods(store, plan, periods=periods, run_id=args.run_id, post=args.post,
+                              clawbacks="allow_negative" if args.allow_negative else "refuse")
+    rows = [r for result in results for r in result.summary.to_pylist()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['period']} {r['bonus']:<12} paid {r['paid']:>16,}  breakage {r['breakage']:>14,}  "
+                  f"payout {r['payout_ratio_bp'] if r['payout_ratio_bp'] is not None else '-'} bp")
+        print(f"recorded {len(results)} period(s) as run {args.run_id!r}" + (", posted" if args.post else ""))
+    return EXIT_OK
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    import pyarrow.parquet as pq
+
+    from . import ledger
+    from .store import Store
+
+    if args.ledger_command == "seal":
+        sealed = ledger.seal(_read_table(args.path))
+        pq.write_table(sealed, args.out)
+        print(f"sealed {sealed.num_rows:,} transactions into {args.out}; Merkle root "
+              f"{ledger.merkle_root(sealed.column('leaf')).hex()}")
+        return EXIT_OK
+    if args.ledger_command == "export-roots":
+        with Store(_existing_store(args.store)) as store:
+            store.export_checkpoints(args.out)
+        print(f"wrote checkpoints and wallet heads to {args.out}")
+        return EXIT_OK
+    if (args.store is None) == (args.path is None):
+        raise MlmCoreError("give a sealed Parquet file or --store, not both and not neither")
+    if args.store is not None:
+        with Store(_existing_store(args.store)) as store:
+            report = store.verify_ledger()
+    else:
+        report = ledger.verify(_read_table(args.path))
+    problems = report.problems.to_pylist()
+    if args.json:
+        print(json.dumps({"ok": report.ok, "root": report.root.hex(), "problems": problems}, indent=2))
+    else:
+        for p in problems[:20]:
+            print(f"  {p['code']}: tx {p['tx_id']} wallet {p['wallet_id']}: {p['detail']}")
+        print(f"ledger {'verifies' if report.ok else 'does NOT verify'}: {len(problems)} problem(s), "
+              f"root {report.root.hex()}")
+    return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .store import Store
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    if set(formats) - {"csv", "parquet"}:
+        raise MlmCoreError(f"--format takes csv and/or parquet, not {args.formats!r}")
+    with Store(_existing_store(args.store)) as store, _console().status("writing the report"):
+        written = write_report(store, args.out, formats=formats, run_id=args.run_id)
+    print(f"wrote {len(written)} files to {args.out}; open {written['report.html']}")
+    return EXIT_OK
+
+
+def _read_table(path: Path) -> Any:
+    if not path.exists():
+        raise MlmCoreError(f"{path} does not exist")
+    con = duckdb.connect()
+    reader = "read_parquet(?)" if path.suffix.lower() == ".parquet" else "read_csv(?, all_varchar = false)"
+    return con.sql(f"SELECT * FROM {reader}", params=[str(path)]).to_arrow_table()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from .demo import run_demo
-
-            run_demo(args.members, db_path=args.db, seed=args.seed)
-            return EXIT_OK
+            return _demo(args)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "ledger":
+            return _ledger(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "synth" and args.legacy:
             if args.shape != "network":
                 raise MlmCoreError("--legacy writes a network company; --shape does not apply")

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS reconciliation_periods (run_id VARCHAR NOT NULL, peri
 CREATE TABLE IF NOT EXISTS reconciliation_diagnosis (run_id VARCHAR NOT NULL, step BIGINT NOT NULL,
     change VARCHAR NOT NULL, fixes BIGINT NOT NULL, breaks BIGINT NOT NULL, differing_after BIGINT NOT NULL,
     taken BOOLEAN NOT NULL);
+CREATE TABLE IF NOT EXISTS reconciliation_notes (run_id VARCHAR NOT NULL, line BIGINT NOT NULL, note VARCHAR NOT NULL);
 """
 CLASSES = ("match", "amount_differs", "only_legacy", "only_ours")
 
@@ -67,10 +68,12 @@ class Reconciliation:
         verdicts = self.periods.column("verdict").to_pylist()
         return bool(verdicts) and all(v == "match" for v in verdicts)
 
-    def to_store(self, store: Store, *, run_id: str, diagnosis: pa.Table | None = None) -> None:
+    def to_store(self, store: Store, *, run_id: str, diagnosis: pa.Table | None = None,
+                 notes: list[str] | None = None) -> None:
         """Writes ``reconciliation_pairs`` (every pair), ``reconciliation_totals`` and
         ``reconciliation_periods`` for ``run_id`` in one transaction (and ``reconciliation_diagnosis``: the
-        candidates a :meth:`mlm_core.ParallelRun.diagnose` tried); a run id already written is refused."""
+        candidates a :meth:`mlm_core.ParallelRun.diagnose` tried, ``reconciliation_notes``: its summary); a
+        run id already written is refused."""
         if not isinstance(run_id, str) or not run_id:
             raise InputError("run_id must be a non-empty str")
         with store._lock:
@@ -82,6 +85,9 @@ class Reconciliation:
                 tables = [("pairs", self.pairs), ("totals", self.totals), ("periods", self.periods)]
                 if diagnosis is not None:
                     tables.append(("diagnosis", diagnosis))
+                if notes:
+                    tables.append(("notes", pa.table({"line": pa.array(range(len(notes)), pa.int64()),
+                                                      "note": pa.array(notes, pa.string())})))
                 for name, table in tables:
                     with registered(db, "_mlm_rec", table):
                         db.execute(f"INSERT INTO reconciliation_{name} SELECT ?, * FROM _mlm_rec", [run_id])

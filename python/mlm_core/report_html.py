@@ -12,10 +12,11 @@ import html
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from .migrate.standards import minor_unit
 
 if TYPE_CHECKING:
-    from .parallel import Diagnosis
     from .reconciliation import Reconciliation
 
 STYLE = """
@@ -64,9 +65,10 @@ def table(rows: Iterable[dict[str, Any]], columns: list[str], *, money_columns: 
 
 
 def bar_chart(groups: list[tuple[str, list[int]]], series: list[tuple[str, str]], *, title: str,
-              chart_id: str) -> str:
+              chart_id: str, currency: str | None = None) -> str:
     """Grouped horizontal bars as inline SVG: ``groups`` of (label, one value per series); ``series`` of
-    (name, colour). Bar lengths are integer ratios of the largest value."""
+    (name, colour). Bar lengths are integer ratios of the largest value; with ``currency`` the values are
+    minor units, labelled as money."""
     top = max((abs(v) for _, values in groups for v in values), default=0) or 1
     bar, gap, label_w, width = 14, 10, 190, 520
     height = len(groups) * (len(series) * bar + gap) + 30
@@ -84,15 +86,16 @@ def bar_chart(groups: list[tuple[str, list[int]]], series: list[tuple[str, str]]
             parts.append(f'<rect class="bar" data-series="{html.escape(name)}" data-group="{html.escape(label)}" '
                          f'data-value="{value}" x="{label_w}" y="{y}" width="{max(length, 1)}" height="{bar - 2}" '
                          f'fill="{colour}"/>')
-            parts.append(f'<text x="{label_w + length + 4}" y="{y + bar - 3}" font-size="11">{value:,}</text>')
+            shown = money(value, currency) if currency else f"{value:,}"
+            parts.append(f'<text x="{label_w + length + 4}" y="{y + bar - 3}" font-size="11">{shown}</text>')
             y += bar
         y += gap
     parts.append("</svg>")
     return "".join(parts)
 
 
-def reconciliation_section(rec: Reconciliation, diagnosis: Diagnosis | None = None, *, currency: str = "USD",
-                           limit: int = 25) -> str:
+def reconciliation_section(rec: Reconciliation, notes: list[str] | None = None, tried: pa.Table | None = None,
+                           *, currency: str = "USD", limit: int = 25) -> str:
     """The parallel run: the go-live verdict, each period's verdict and totals, a chart of both sides'
     totals per period and bonus, the diagnosis and the largest differences."""
     periods = rec.periods.to_pylist()
@@ -109,22 +112,22 @@ def reconciliation_section(rec: Reconciliation, diagnosis: Diagnosis | None = No
            "<h3>Totals per period and bonus</h3>",
            bar_chart([(f'{t["period"]} {t["bonus"]}', [t["legacy_total"], t["our_total"]]) for t in totals],
                      [("legacy", LEGACY_COLOUR), ("ours", OURS_COLOUR)],
-                     title="legacy and our totals per period and bonus (minor units)", chart_id="reconciliation-chart"),
+                     title=f"legacy and our totals per period and bonus ({currency})", chart_id="reconciliation-chart",
+                     currency=currency),
            table(totals, ["period", "bonus", "legacy_total", "our_total", "difference", "match", "amount_differs",
                           "only_legacy", "only_ours"], money_columns=["legacy_total", "our_total", "difference"],
                  currency=currency, table_id="reconciliation-totals")]
-    if diagnosis is not None:
+    if notes is not None:
         out.append("<h3>Diagnosis</h3>")
-        if diagnosis.summary():
-            out.append("<ul id='diagnosis'>" + "".join(f"<li>{html.escape(s)}</li>" for s in diagnosis.summary())
-                       + "</ul>")
+        if notes:
+            out.append("<ul id='diagnosis'>" + "".join(f"<li>{html.escape(s)}</li>" for s in notes) + "</ul>")
         else:
             out.append("<p id='diagnosis' class='muted'>Nothing to diagnose: no differences.</p>")
-        if diagnosis.tried.num_rows:
-            out.append('<p class="muted">Every candidate plan change tried, with the differing pairs it fixes and '
-                       'the matching pairs it breaks:</p>')
-            out.append(table(diagnosis.tried.to_pylist(), ["step", "change", "fixes", "breaks", "differing_after",
-                                                           "taken"], table_id="diagnosis-tried"))
+    if tried is not None and tried.num_rows:
+        out.append('<p class="muted">Every candidate plan change tried, with the differing pairs it fixes and '
+                   'the matching pairs it breaks:</p>')
+        out.append(table(tried.to_pylist(), ["step", "change", "fixes", "breaks", "differing_after", "taken"],
+                         table_id="diagnosis-tried"))
     differences = rec.differences()
     if differences.num_rows:
         out.append(f"<h3>Largest differences ({min(limit, differences.num_rows)} of {differences.num_rows:,})</h3>")
