@@ -44,32 +44,69 @@ def test_user_mistakes_exit_2_without_traceback(tmp_path: Path, capsys: pytest.C
     assert usage.value.code == 2
 
 
-def test_demo_writes_the_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo migrates, runs, posts, verifies, reconciles (finding exactly the seeded errors and the
+    rounding quirk) and writes the report; its JSON summary says so and the store agrees."""
+    import json
+
     db = tmp_path / "demo.duckdb"
-    assert main(["demo", "--members", "3000", "--db", str(db)]) == 0
-    out = capsys.readouterr().out
-    assert "genealogy whole: 0 errors, 0 warnings" in out
+    assert main(["demo", "--members", "3000", "--db", str(db), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["audit_ok"] and summary["ledger_ok"] and summary["rows_quarantined"] == 0
+    assert summary["go_live"] is False and summary["seeded_errors_found"] is True
+    assert summary["diagnosis"][0].startswith("likely cause: rounding = 'half_up'")
+    assert Path(summary["report"]).exists()
     con = duckdb.connect(str(db), read_only=True)
     assert con.sql("SELECT count(*) FROM members").fetchall() == [(3000,)]
-    root_group_pv, total_pv = con.sql(
-        "SELECT (SELECT group_pv FROM member_rollups WHERE member_id = 'M00000001'), "
-        "(SELECT sum(pv) FROM volumes)"
-    ).fetchall()[0]
-    assert root_group_pv == total_pv
-    downline, members = con.sql(
-        "SELECT (SELECT downline FROM member_rollups WHERE member_id = 'M00000001'), count(*) - 1 FROM members"
-    ).fetchall()[0]
-    assert downline == members
-    # Three periods of the example plan, chained: lines add up to each period's summary total.
-    periods = con.sql("SELECT DISTINCT period FROM commission_lines ORDER BY period").fetchall()
-    assert periods == [("2026-09",), ("2026-10",), ("2026-11",)]
-    mismatched = con.sql(
-        "SELECT s.period FROM period_summary s JOIN (SELECT period, sum(amount) AS paid FROM commission_lines "
-        "GROUP BY period) l USING (period) WHERE s.bonus = 'total' AND s.paid <> l.paid"
-    ).fetchall()
-    assert mismatched == []
-    assert con.sql("SELECT count(*) FROM period_state").fetchall() == [(3000,)]
-    assert "period 2026-11: paid" in out
+    paid = dict(con.sql("SELECT period, sum(amount) FROM commission_lines GROUP BY 1").fetchall())
+    assert paid == {k: v for k, v in summary["paid"].items()}
+    # Every line was posted to its member's wallet: the ledger holds the same money.
+    assert con.sql("SELECT sum(amount) FROM wallet_transactions").fetchall()[0][0] == sum(paid.values())
+    con.close()
+    # A rerun replaces the database and gives the same summary.
+    assert main(["demo", "--members", "3000", "--db", str(db), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again == summary
+
+
+def test_run_ledger_and_report_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    folder = tmp_path / "legacy"
+    assert main(["synth", "--legacy", "--members", "800", "--out", str(folder)]) == 0
+    store = folder / "store.duckdb"
+    assert main(["ingest", str(folder / "mapping.toml"), "--store", str(store)]) == 0
+    capsys.readouterr()
+    assert main(["run", "--store", str(store), "--plan", str(PLAN), "--run-id", "r1", "--post",
+                 "--allow-negative", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted({r["period"] for r in rows}) == ["2026-09", "2026-10", "2026-11"]
+    assert main(["run", "--store", str(store), "--plan", str(PLAN), "--run-id", "r1"]) == 2  # recorded already
+    assert "already recorded" in capsys.readouterr().err
+    assert main(["ledger", "verify", "--store", str(store)]) == 0
+    assert "ledger verifies" in capsys.readouterr().out
+    assert main(["ledger", "export-roots", "--store", str(store), "--out", str(tmp_path / "roots.json")]) == 0
+    assert json.loads((tmp_path / "roots.json").read_text())["checkpoints"]
+    # Seal a file, verify it, tamper with it: exit 1.
+    con = duckdb.connect(str(store), read_only=True)
+    tx = con.sql("SELECT tx_id, wallet_id, amount, currency, kind, created_at, reference FROM wallet_transactions "
+                 "ORDER BY rowid LIMIT 50").to_arrow_table()
+    con.close()
+    pacsv.write_csv(tx, tmp_path / "tx.csv")
+    assert main(["ledger", "seal", str(tmp_path / "tx.csv"), "--out", str(tmp_path / "sealed.parquet")]) == 0
+    assert main(["ledger", "verify", str(tmp_path / "sealed.parquet")]) == 0
+    import pyarrow.parquet as pq
+
+    sealed = pq.read_table(tmp_path / "sealed.parquet")
+    amounts = sealed["amount"].to_pylist()
+    pq.write_table(sealed.set_column(2, "amount", pa.array([amounts[0] + 1, *amounts[1:]])), tmp_path / "bad.parquet")
+    capsys.readouterr()
+    assert main(["ledger", "verify", str(tmp_path / "bad.parquet"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["problems"][0]["code"] == "leaf_mismatch"
+    assert main(["report", "--store", str(store), "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "report.html").exists() and (tmp_path / "report" / "payouts.parquet").exists()
+    assert main(["report", "--store", str(tmp_path / "missing.duckdb"), "--out", str(tmp_path / "r2")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 PLAN = Path(__file__).resolve().parents[2] / "shared" / "spec" / "example-plan.toml"

@@ -1,24 +1,35 @@
-"""The end-to-end demo (a placeholder until the full migration demo lands): synthesise a company, export
-it as a legacy platform would, load it into an embedded DuckDB file, validate, build and roll it up."""
+"""The end-to-end demo: a legacy company is migrated into an embedded DuckDB file, three periods of the
+example plan run and are posted to the e-wallets, the ledger is verified, the parallel run reconciles our
+payouts with the legacy's and names its quirks, and the report is written.
+
+The synthetic legacy (:func:`mlm_core.synth.legacy_company`) rounds half up where the plan rounds down, and
+three of its lines per period were edited by hand: the parallel run must find exactly those.
+"""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
-import duckdb
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import synth
-from ._arrow import as_table
-from .engine import PeriodResult, run_period
-from .genealogy import Genealogy, validate_genealogy
+from .legacy import Quirks
+from .migrate.audit import audit
+from .migrate.mapping import Mapping
+from .migrate.run import Migration
+from .parallel import ParallelRun
 from .plan import Plan
+from .report import write_report
+from .runs import run_periods
+from .store import Store
 
-T = TypeVar("T")
+EXAMPLE_PLAN = Path(__file__).resolve().parent / "plans" / "example-plan.toml"
+#: The legacy's quirks in the demo: half-up rounding and three hand-edited lines per period.
+DEMO_QUIRKS = Quirks(rounding="half_up", wrong_lines=3, seed=7)
 
 
 def format_minor(amount: int) -> str:
@@ -32,140 +43,73 @@ def format_minor(amount: int) -> str:
     return f"{sign}{whole:,}.{cents:02d}"
 
 
-def _timed(label: str, step: Callable[[], T], say: Callable[[str], None]) -> T:
-    start = time.perf_counter()
-    result = step()
-    say(f"  {label:<44} {time.perf_counter() - start:7.3f} s")
-    return result
-
-
-EXAMPLE_PLAN = Path(__file__).resolve().parent / "plans" / "example-plan.toml"
-PERIODS = ("2026-09", "2026-10", "2026-11")
-
-
-def _store(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, *, append: bool = False) -> None:
-    """Writes an Arrow table into the DuckDB file as table ``name`` (replacing it, or appending)."""
-    con.register("_incoming", table)
-    try:
-        if append:
-            con.execute(f"INSERT INTO {name} SELECT * FROM _incoming")
-        else:
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _incoming")
-    finally:
-        con.unregister("_incoming")
-
-
 def run_demo(
     members: int = 100_000, *, db_path: str | Path = "data/demo.duckdb", seed: int = 42,
-    plan_path: str | Path = EXAMPLE_PLAN, periods: int = 3, say: Callable[[str], None] = print,
-) -> dict[str, object]:
-    """Runs the demo and returns its summary (also printed line by line through ``say``)."""
+    plan_path: str | Path = EXAMPLE_PLAN, say: Callable[[str], None] = print,
+    step: Callable[[str, Callable[[], Any]], Any] | None = None,
+) -> dict[str, Any]:
+    """Runs the demo from scratch (the database, its backups, exports and report are replaced) and returns
+    its summary, also said line by line through ``say``. ``step(label, work)`` runs each step (the CLI
+    shows a progress line); by default it times it and says the time."""
+    def timed(label: str, work: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        result = work()
+        say(f"  {label:<58} {time.perf_counter() - start:7.2f} s")
+        return result
+
+    run = step or timed
     db_path = Path(db_path)
-    export_dir = db_path.parent / "demo"
-    say(f"mlm_core demo: {members:,} members, seed {seed}")
-    company = _timed("synthesise network", lambda: synth.network(members, seed=seed), say)
-    orders = _timed("synthesise one period of orders",
-                    lambda: synth.volumes(company, period=PERIODS[0], seed=seed), say)
-    files = _timed("write legacy exports (CSV, Parquet)",
-                   lambda: synth.write_exports(export_dir, company, orders), say)
+    work_dir = db_path.parent / f"{db_path.stem}-files"
+    for stale in (db_path, Path(f"{db_path}.wal"), Path(f"{db_path}.backups"), work_dir):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path))
-    try:
-        def load() -> None:
-            con.execute(
-                """CREATE OR REPLACE TABLE members AS
-                   SELECT MemberID AS member_id, EnrollerID AS sponsor_id, UplineID AS placement_id,
-                          Position AS leg, Status AS status, JoinDate AS join_date
-                   FROM read_parquet(?)""",
-                [str(files["members.parquet"])],
-            )
-            # Decimal text to integer hundredths exactly: DECIMAL(18,2) * 100 is exact, never a float.
-            con.execute(
-                """CREATE OR REPLACE TABLE volumes AS
-                   SELECT OrderID AS order_id, MemberID AS member_id, Period AS period,
-                          CAST(PV * 100 AS BIGINT) AS pv, CAST(BV * 100 AS BIGINT) AS bv
-                   FROM read_csv(?, header = true,
-                                 columns = {'OrderID': 'VARCHAR', 'MemberID': 'VARCHAR', 'Period': 'VARCHAR',
-                                            'PV': 'DECIMAL(18,2)', 'BV': 'DECIMAL(18,2)'})""",
-                [str(files["orders.csv"])],
-            )
-
-        _timed("load exports into DuckDB", load, say)
-        members_rel = con.sql("SELECT member_id, sponsor_id, placement_id, leg, status FROM members ORDER BY rowid")
-        report = _timed("validate genealogy", lambda: validate_genealogy(members_rel), say)
-        genealogy = _timed("build genealogy (both trees)", lambda: Genealogy.from_arrow(members_rel), say)
-        per_member = con.sql(
-            """SELECT m.member_id, COALESCE(SUM(v.pv), 0)::BIGINT AS pv, COALESCE(SUM(v.bv), 0)::BIGINT AS bv
-               FROM members m LEFT JOIN volumes v USING (member_id)
-               GROUP BY m.member_id, m.rowid ORDER BY m.rowid"""
-        )
-        per_member = as_table(per_member, "volumes per member")
-
-        def rollups() -> pa.Table:
-            legs = genealogy.leg_volumes(per_member.column("bv"))
-            return pa.table(
-                {
-                    "member_id": genealogy.member_ids,
-                    "pv": per_member.column("pv"),
-                    "group_pv": genealogy.rollup(per_member.column("pv")),
-                    "downline": pc.subtract(genealogy.rollup(op="count"), 1),
-                    "left_bv": legs.column("left"),
-                    "right_bv": legs.column("right"),
-                    "sponsor_depth": genealogy.depth("sponsor"),
-                    "placement_depth": genealogy.depth("placement"),
-                }
-            )
-
-        result = _timed("rollups: group PV, downline, leg BV, depths", rollups, say)
-        _store(con, "member_rollups", result)
-        _store(con, "genealogy_findings", report)
-        top = con.sql(
-            "SELECT member_id, downline, group_pv FROM member_rollups ORDER BY downline DESC LIMIT 3"
-        ).fetchall()
-        plan = Plan.from_toml(plan_path)
-        state: pa.Table | None = None
-        paid_by_period: list[tuple[str, int, int]] = []
-        for number, period in enumerate(PERIODS[:periods]):
-            period_volumes = (
-                as_table(con.sql("SELECT member_id, period, pv, bv FROM volumes"), "volumes") if number == 0
-                else synth.volumes(company, period=period, seed=seed + number).select(
-                    ["member_id", "period", "pv", "bv"])
-            )
-
-            def one_period(volumes: pa.Table = period_volumes, name: str = period,
-                           previous: pa.Table | None = state) -> PeriodResult:
-                return run_period(plan, genealogy, volumes, period=name, state=previous)
-
-            outcome = _timed(f"commission period {period} ({plan.name})", one_period, say)
-            state = outcome.state
-            _store(con, "commission_lines", outcome.lines, append=number > 0)
-            _store(con, "period_summary", outcome.summary, append=number > 0)
-            _store(con, "ranks", outcome.ranks)
-            total = outcome.summary.filter(pc.equal(outcome.summary.column("bonus"), "total")).to_pylist()[0]
-            paid_by_period.append((period, total["paid"], total["payout_ratio_bp"] or 0))
-        if state is not None:
-            _store(con, "period_state", state)
-    finally:
-        con.close()
-    errors = sum(1 for s in report.column("severity").to_pylist() if s == "error")
-    summary: dict[str, object] = {
-        "members": len(genealogy),
-        "orders": orders.num_rows,
-        "errors": errors,
-        "warnings": report.num_rows - errors,
-        "sponsor_depth": pc.max(result.column("sponsor_depth")).as_py(),
-        "placement_depth": pc.max(result.column("placement_depth")).as_py(),
-        "total_pv": pc.sum(per_member.column("pv")).as_py(),
-        "database": str(db_path),
+    plan = Plan.from_toml(plan_path)
+    say(f"mlm_core demo: a legacy company of {members:,} members (seed {seed}) -> {db_path}")
+    company = run(f"synthesise the legacy company and its exports ({members:,} members)",
+                  lambda: synth.legacy_company(work_dir / "legacy-export", members, plan=plan, seed=seed,
+                                               quirks=DEMO_QUIRKS))
+    with Store(db_path) as store:
+        batches = run("migrate the exports (cleanse, genealogy gate, batches)",
+                      lambda: Migration(store, Mapping.from_toml(company.mapping)).run())
+        checks = run("audit the migration against the exports", lambda: audit(store))
+        results = run(f"run and post {len(company.parallel)} periods of {plan.name}",
+                      lambda: run_periods(store, plan, periods=company.parallel, run_id="demo", post=True,
+                                          created_at=1_764_547_200_000_000, clawbacks="allow_negative"))
+        verified = run("verify the e-wallet ledger (every leaf, chain and root)", store.verify_ledger)
+        parallel = run("parallel run: reconcile with the legacy's payouts", lambda: ParallelRun.from_store(store, plan))
+        diagnosis = run("diagnose the differences (re-run with candidate plan changes)", parallel.diagnose)
+        parallel.to_store(store, run_id="demo-parallel", diagnosis=diagnosis)
+        written = run("write the report (HTML, CSV, Parquet)",
+                      lambda: write_report(store, work_dir / "report", currency=plan.currency))
+    rec = parallel.reconciliation
+    seeded = company.seeded.filter(pc.is_in(company.seeded.column("period"), value_set=pc.unique(
+        rec.periods.column("period"))))
+    isolated = {(r["period"], r["member_id"], r["bonus"]) for r in diagnosis.isolated.to_pylist()}
+    found = isolated == {(r["period"], r["member_id"], r["bonus"]) for r in seeded.to_pylist()}
+    quarantined = sum(b.rows_quarantined for b in batches)
+    paid = {r.period: r.summary.filter(pc.equal(r.summary.column("bonus"), "total")).column("paid")[0].as_py()
+            for r in results}
+    summary: dict[str, Any] = {
+        "members": members, "database": str(db_path), "report": str(written["report.html"]),
+        "rows_migrated": sum(b.rows_accepted for b in batches), "rows_quarantined": quarantined,
+        "audit_ok": all(checks.column("ok").to_pylist()), "ledger_ok": verified.ok,
+        "paid": paid,
+        "go_live": rec.go_live, "differing": rec.differences().num_rows, "diagnosis": diagnosis.summary(),
+        "seeded_errors_found": found,
     }
-    say(f"genealogy whole: {errors} errors, {summary['warnings']} warnings; depth sponsor "
-        f"{summary['sponsor_depth']}, placement {summary['placement_depth']}")
-    say("biggest builders (downline, group PV in hundredths): "
-        + "; ".join(f"{m} {d:,} / {g:,}" for m, d, g in top))
-    for period, paid, ratio_bp in paid_by_period:
-        say(f"period {period}: paid {format_minor(paid)} {plan.currency}, payout ratio "
-            f"{format_minor(ratio_bp)}% of BV")
-    say(f"tables members, volumes, member_rollups, genealogy_findings, commission_lines, period_summary, "
-        f"ranks, period_state written to {db_path}")
-    summary["paid_by_period"] = paid_by_period
+    say(f"migrated {summary['rows_migrated']:,} rows, {quarantined:,} quarantined; audit "
+        f"{'passes' if summary['audit_ok'] else 'FAILS'}")
+    for period, amount in paid.items():
+        say(f"period {period}: paid {format_minor(amount)} {plan.currency}, posted to the wallets")
+    say(f"ledger: {'verifies' if verified.ok else 'DOES NOT VERIFY'} (root {verified.root.hex()[:16]}…)")
+    say(f"parallel run: {'GO-LIVE' if rec.go_live else 'not ready'}, {summary['differing']:,} differing pair(s) "
+        f"in {len(company.parallel)} periods")
+    for line in diagnosis.summary():
+        say(f"  {line}")
+    say(f"  the legacy's seeded errors ({seeded.num_rows}) are {'exactly' if found else 'NOT'} the isolated "
+        f"differences")
+    say(f"report: {written['report.html']} (tables as CSV and Parquet beside it)")
     return summary
