@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlm_core import (Genealogy, InputError, Mapping, Migration, Plan, PlanError, Store, audit, legacy, run_period,
-                      synth)
+from mlm_core import Genealogy, InputError, Mapping, Migration, Plan, PlanError, Store, audit, legacy, run_period, synth
 from mlm_core.parallel import ParallelRun, candidates, parallel_run
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "example-plan.toml"
