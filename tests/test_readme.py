@@ -48,3 +48,7 @@ def test_quick_start_runs_and_matches_its_comments(monkeypatch: pytest.MonkeyPat
     assert summary[0].startswith("likely cause: rounding = 'half_up'")
     assert summary[1].startswith("6 isolated difference(s)")
     assert namespace["shares"].num_rows > 0  # type: ignore[attr-defined]
+    # The run block: three periods recorded and posted, the ledger verifies, the report is written.
+    assert [r.period for r in namespace["results"]] == ["2026-09", "2026-10", "2026-11"]  # type: ignore[attr-defined]
+    assert namespace["verified"].ok  # type: ignore[attr-defined]
+    assert namespace["written"]["report.html"].exists()  # type: ignore[index]
