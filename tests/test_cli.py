@@ -30,6 +30,11 @@ def test_validate_reports_findings_with_exit_1(tmp_path: Path, capsys: pytest.Ca
     assert main(["validate", str(tmp_path / "bad.csv")]) == 1
     out = capsys.readouterr().out
     assert "1 error(s)" in out and "row 2: orphan_sponsor (error): sponsor_id '9'" in out
+    import json
+
+    assert main(["validate", str(tmp_path / "bad.csv"), "--json"]) == 1
+    found = json.loads(capsys.readouterr().out)
+    assert found["errors"] == 1 and found["findings"][0]["code"] == "orphan_sponsor"
 
 
 def test_user_mistakes_exit_2_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 from rich.console import Console
 
@@ -97,10 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("path", type=Path)
     check.add_argument("--allow-multiple-roots", action="store_true")
     check.add_argument("--limit", type=int, default=20, help="findings to print (default 20)")
+    check.add_argument("--json", action="store_true", help="print the findings as JSON")
     return parser
 
 
-def _validate(path: Path, allow_multiple_roots: bool, limit: int) -> int:
+def _validate(path: Path, allow_multiple_roots: bool, limit: int, as_json: bool = False) -> int:
     from .genealogy import validate_genealogy
 
     if not path.exists():
@@ -112,6 +114,10 @@ def _validate(path: Path, allow_multiple_roots: bool, limit: int) -> int:
     relation = con.sql(f"SELECT * FROM {reader}(?{options})", params=[str(path)])
     report = validate_genealogy(relation, allow_multiple_roots=allow_multiple_roots)
     errors = report.filter(pc.equal(report.column("severity"), "error")).num_rows
+    if as_json:
+        print(json.dumps({"errors": errors, "warnings": report.num_rows - errors,
+                          "findings": report.slice(0, limit).to_pylist()}, indent=2, default=str))
+        return EXIT_FINDINGS if errors else EXIT_OK
     print(f"{path}: {errors} error(s), {report.num_rows - errors} warning(s)")
     for row in report.slice(0, limit).to_pylist():
         print(f"  row {row['row']}: {row['code']} ({row['severity']}): {row['detail']}")
@@ -374,8 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"wrote {path} ({name})")
             return EXIT_OK
         if args.command == "validate":
-            return _validate(args.path, args.allow_multiple_roots, args.limit)
-    except (MlmCoreError, OSError, duckdb.Error) as exc:
+            return _validate(args.path, args.allow_multiple_roots, args.limit, args.json)
+    except (MlmCoreError, OSError, duckdb.Error, pa.ArrowException) as exc:
         print(f"mlm-core {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_USAGE
