@@ -66,8 +66,7 @@ pub struct Lines<'a> {
     pub amount: &'a [i64],
 }
 
-/// Distinct values of a key column, in code order, as Arrow-style offsets and bytes. A code no key uses
-/// (a gap between the two shards' codes) has an empty value.
+/// Distinct values of a key column, in code order, as Arrow-style offsets and bytes (each value once).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Values {
     pub offsets: Vec<i64>,
@@ -337,26 +336,29 @@ fn intern_column<'a>(legacy: &KeyCol<'a>, ours: &KeyCol<'a>, shards: usize) -> R
         let (a, b) = rayon::join(|| run(0), || run(1));
         vec![a?, b?]
     };
+    // Codes interleave the shards (local * shards + shard) up to the shorter shard's length; past it only
+    // the longer shard has values, so its codes are closed up: the values have no gaps.
+    let short = interners.iter().map(|i| i.reps.len()).min().unwrap_or(0) as u32;
+    let compact = |code: u32| -> u32 {
+        let s = shards as u32;
+        if code < short * s { code } else { short * s + (code / s - short) }
+    };
     let most = interners.iter().map(|i| i.reps.len()).max().unwrap_or(0);
-    let mut values = Values { offsets: Vec::with_capacity(most * shards + 1), data: Vec::new() };
+    let total_values: usize = interners.iter().map(|i| i.reps.len()).sum();
+    let mut values = Values { offsets: Vec::with_capacity(total_values + 1), data: Vec::new() };
     values.offsets.push(0);
     for local in 0..most {
         for interner in &interners {
             if let Some(r) = interner.reps.get(local) {
                 values.data.extend_from_slice(r);
+                values.offsets.push(values.data.len() as i64);
             }
-            values.offsets.push(values.data.len() as i64);
         }
     }
-    // The shorter shard leaves unused codes at the end: keep codes up to the last one used.
-    let used = interners.iter().enumerate()
-        .map(|(s, i)| if i.reps.is_empty() { 0 } else { (i.reps.len() - 1) * shards + s + 1 }).max().unwrap_or(0);
-    values.offsets.truncate(used + 1);
-    values.data.truncate(*values.offsets.last().unwrap_or(&0) as usize);
     let [c0, c1] = codes;
     let [f0, f1] = found;
     let side_codes = |side: &KeyCol<'a>, text: &Text<'a>, found: Vec<(u32, u64)>, codes: Vec<AtomicU32>| -> Codes<'a> {
-        let codes: Vec<u32> = codes.into_iter().map(AtomicU32::into_inner).collect();
+        let codes: Vec<u32> = codes.into_iter().map(|c| compact(c.into_inner())).collect();
         match side {
             KeyCol::Text(_) => Codes::Runs { starts: found.into_iter().map(|(r, _)| r).collect(), codes, rows: text.len() },
             KeyCol::Dict { indices, .. } => {
@@ -579,6 +581,12 @@ mod tests {
         let (la, oa): (Vec<i64>, Vec<i64>) = (l.iter().map(|r| r.3).collect(), o.iter().map(|r| r.3).collect());
         let (ll, ol) = (lines_of(&lc, &la, dict), lines_of(&oc, &oa, dict));
         let p = pair_with(&ll, &ol, dense).unwrap();
+        for values in [&p.periods, &p.members, &p.bonuses] {
+            let mut seen = std::collections::HashSet::new();
+            for c in 0..values.len() as u32 {
+                assert!(seen.insert(values.get(c).to_vec()), "each value once in the dictionary");
+            }
+        }
         let text = |v: &Values, c: u32| String::from_utf8(v.get(c).to_vec()).unwrap();
         (0..p.period.len())
             .map(|i| ((text(&p.periods, p.period[i]), text(&p.members, p.member[i]), text(&p.bonuses, p.bonus[i])),
