@@ -7,7 +7,6 @@ non-negative integer, an unknown rank name in a map, a ``leg_rank`` that names n
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,7 +235,25 @@ class Plan:
             else:
                 section[key] = value
         text = _to_toml(data)
-        return _parse(tomllib.loads(text), text)
+        try:
+            parsed = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:  # a writer bug, not the user's: still a clear PlanError
+            raise PlanError(f"the variant of this plan does not serialise to TOML: {exc}") from None
+        return _parse(parsed, text)
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: backslash, quote and every control character (U+007F included) escaped; every
+    other character, astral ones included, as itself."""
+    out = []
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def _toml_value(value: Any) -> str:
@@ -245,11 +262,11 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+        return _toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_string(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise PlanError(f"a plan setting cannot be {type(value).__name__} ({value!r})")
 
 
@@ -259,13 +276,13 @@ def _to_toml(data: dict[str, Any]) -> str:
     for name, value in data.items():
         if isinstance(value, dict):
             out.append(f"[{name}]")
-            out.extend(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
+            out.extend(f"{_toml_string(k)} = {_toml_value(v)}" for k, v in value.items())
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             for entry in value:
                 out.append(f"[[{name}]]")
-                out.extend(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in entry.items())
+                out.extend(f"{_toml_string(k)} = {_toml_value(v)}" for k, v in entry.items())
         else:
-            out.insert(0, f"{json.dumps(name)} = {_toml_value(value)}")
+            out.insert(0, f"{_toml_string(name)} = {_toml_value(value)}")
         out.append("")
     return "\n".join(out)
 
