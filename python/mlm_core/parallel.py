@@ -33,6 +33,7 @@ from .errors import InputError
 from .genealogy import Genealogy
 from .plan import ROUNDING, Plan
 from .reconciliation import Reconciliation, reconcile
+from .store import registered
 
 if TYPE_CHECKING:
     from .store import Store
@@ -143,29 +144,35 @@ class ParallelRun:
         ``commission_history`` after the last period of ``carry_forward`` (the cutover). The first period
         starts from each member's latest ``carry_forward`` row before it and the highest
         ``achieved_rank`` of ``rank_history`` before it."""
-        from .runs import cutover, store_inputs
+        from .runs import cutover, known_periods, store_inputs
 
         with store._lock:
-            history = store._db.sql("SELECT period, member_id, bonus, amount, currency FROM commission_history"
-                                    ).to_arrow_table()
-            wrong = sorted(set(pc.unique(history.column("currency")).to_pylist()) - {plan.currency})
-            if wrong:
-                raise InputError(f"commission_history holds {', '.join(map(str, wrong))} lines; the plan pays "
-                                 f"{plan.currency}: reconcile one currency at a time")
             if periods is None:
+                # After the cutover, up to the legacy's last paid period; a period between them without
+                # legacy lines is compared too (every line of ours is then a difference).
                 cut = cutover(store)
-                periods = sorted(p for p in set(history.column("period").to_pylist()) if cut is None or p > cut)
+                last = store._rows("SELECT max(period) FROM commission_history")[0][0]
+                periods = [p for p in known_periods(store) if (cut is None or p > cut) and last is not None
+                           and p <= last]
             periods = tuple(periods)
             if not periods:
                 raise InputError("no period to compare: commission_history has none after the carry-forward cutover")
-            inputs = store_inputs(store, plan, periods)
-            detail = None
-            if store._rows("SELECT count(*) FROM commission_detail")[0][0]:
+            inputs = store_inputs(store, plan, periods)  # checks the periods
+            chosen = pa.array(periods, pa.string())
+            with registered(store._db, "_mlm_periods", pa.table({"period": chosen})):
+                history = store._db.sql("SELECT period, member_id, bonus, amount, currency FROM commission_history "
+                                        "WHERE period IN (SELECT period FROM _mlm_periods)").to_arrow_table()
                 detail = store._db.sql("SELECT period, member_id, bonus, from_member_id, level, paid_level, "
-                                       "source_amount, rate_bp, amount FROM commission_detail").to_arrow_table()
+                                       "source_amount, rate_bp, amount, currency FROM commission_detail "
+                                       "WHERE period IN (SELECT period FROM _mlm_periods)").to_arrow_table()
+            for name, table in (("commission_history", history), ("commission_detail", detail)):
+                wrong = sorted(set(pc.unique(table.column("currency")).to_pylist()) - {plan.currency})
+                if wrong:
+                    raise InputError(f"{name} holds {', '.join(map(str, wrong))} lines in the compared periods; the "
+                                     f"plan pays {plan.currency}: reconcile one currency at a time")
         legacy = history.select(["period", "member_id", "bonus", "amount"])
         return parallel_run(plan, inputs.genealogy, inputs.volumes, legacy, periods=periods, state=inputs.state,
-                            legacy_detail=detail)
+                            legacy_detail=detail.drop(["currency"]) if detail.num_rows else None)
 
     def diagnose(self, *, max_changes: int = 3, candidates_: list[Candidate] | None = None) -> Diagnosis:
         """Tries every candidate plan change (see :func:`candidates`) and takes the one that fixes the most
@@ -233,7 +240,7 @@ class ParallelRun:
         if period is None:
             rec = self.reconciliation.differences()
             hit = rec.filter(pc.equal(rec.column("member_id"), str(member_id)))
-            period = hit.column("period")[0].as_py() if hit.num_rows else self.periods[0]
+            period = min(hit.column("period").to_pylist()) if hit.num_rows else self.periods[0]
         if period not in self.results:
             raise InputError(f"period {period!r} is not part of this parallel run ({', '.join(self.periods)})")
         ours = self.results[period].explain(member_id).to_pylist()
@@ -243,10 +250,17 @@ class ParallelRun:
             mask = pc.and_(pc.equal(d.column("period").cast(pa.string()), period),
                            pc.equal(d.column("member_id").cast(pa.string()), str(member_id)))
             theirs = d.filter(mask).to_pylist()
+        # One legacy line per (bonus, from-member): a legacy that exports a line per order is summed first.
         legacy_by_key: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
         for line in theirs:
             key = (line["bonus"], line["from_member_id"] if line["bonus"] in _level_bonuses(self.plan) else None)
-            legacy_by_key.setdefault(key, []).append(line)
+            if key in legacy_by_key:
+                first = legacy_by_key[key][0]
+                for field_name in ("source_amount", "amount"):
+                    if line[field_name] is not None:
+                        first[field_name] = (first[field_name] or 0) + line[field_name]
+            else:
+                legacy_by_key[key] = [dict(line)]
         rows = []
         for share in ours:
             level_bonus = share["bonus"] in _level_bonuses(self.plan)

@@ -1,8 +1,9 @@
 """Our commission periods over a migrated store: read what a period needs, run it, record it, post it.
 
 * :func:`store_inputs` — the genealogy (``members``), each period's volume rows (``orders``) and the state
-  the first period starts from: each member's latest ``carry_forward`` row and highest ``achieved_rank`` of
-  ``rank_history`` before it (a member without either starts with no carry, as Member).
+  the first period starts from: the latest ``carry_forward`` snapshot before it (the rows of its latest
+  period; a member it does not list has no carry) and each member's highest ``achieved_rank`` of
+  ``rank_history`` before it (none: Member).
 * :func:`record_period` — a :class:`PeriodResult` into ``commission_lines``, ``period_summaries``,
   ``period_ranks`` and ``commission_runs`` (once per run id and period).
 * :func:`run_periods` — the periods in order, each from the previous one's state, recorded, and with
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -60,11 +62,37 @@ def order_periods(store: Store) -> list[str]:
     return [r[0] for r in store._rows("SELECT DISTINCT period FROM orders ORDER BY 1")]
 
 
+def known_periods(store: Store) -> list[str]:
+    """Every period with orders or legacy commission lines, in order."""
+    return [r[0] for r in store._rows("SELECT period FROM orders UNION SELECT period FROM commission_history "
+                                      "ORDER BY 1")]
+
+
+def check_periods(store: Store, periods: tuple[str, ...]) -> None:
+    """Periods run one after another from the migrated state, so they must be strictly increasing, known to
+    the store, and leave no known period out between the cutover and the last of them (each period starts
+    from the one before)."""
+    known = known_periods(store)
+    unknown = [p for p in periods if p not in known]
+    if unknown:
+        raise InputError(f"period(s) {', '.join(unknown)} have neither orders nor legacy commission lines")
+    if any(b <= a for a, b in itertools.pairwise(periods)):
+        raise InputError(f"periods must be strictly increasing (each starts from the one before): "
+                         f"{', '.join(periods)}")
+    cut = cutover(store)
+    skipped = [p for p in known if (cut is None or p > cut) and periods[0] < p < periods[-1] and p not in periods]
+    before = [p for p in known if cut is not None and cut < p < periods[0]]
+    if skipped or before:
+        raise InputError(f"period(s) {', '.join(before + skipped)} would be skipped: each period starts from the "
+                         f"one before{f' and the migrated state is of {cut}' if cut else ''}; include them")
+
+
 def store_inputs(store: Store, plan: Plan, periods: Iterable[str]) -> StoreInputs:
     """What the engine needs to run ``periods`` (in that order) from the store; see the module docstring."""
     periods = tuple(periods)
     if not periods:
         raise InputError("no period to run")
+    check_periods(store, periods)
     extra = [c for c in plan.volume_columns if c not in ("pv", "bv")]
     if extra:
         raise InputError(f"the store's orders carry pv and bv only; the plan also reads {', '.join(extra)}")
@@ -93,9 +121,12 @@ def _state(store: Store, plan: Plan, first: str) -> pa.Table:
         carries = db.sql("""
             SELECT m.member_id, COALESCE(c.left_carry, 0) AS l, COALESCE(c.right_carry, 0) AS r
             FROM members m LEFT JOIN (
-                SELECT member_id, arg_max(left_carry, period) AS left_carry, arg_max(right_carry, period) AS right_carry
-                FROM carry_forward WHERE bonus = ? AND period < ? GROUP BY member_id) c USING (member_id)
-            ORDER BY m.member_id""", params=[bonus, first]).to_arrow_table()
+                -- One snapshot: the latest carry-forward period before the first (a member it does not
+                -- list has no carry, whatever an older snapshot said).
+                SELECT member_id, left_carry, right_carry FROM carry_forward
+                WHERE bonus = ? AND period = (SELECT max(period) FROM carry_forward WHERE bonus = ? AND period < ?)
+            ) c USING (member_id)
+            ORDER BY m.member_id""", params=[bonus, bonus, first]).to_arrow_table()
         out = out.append_column(f"{bonus}.carry_left", carries.column("l")).append_column(
             f"{bonus}.carry_right", carries.column("r"))
     return out
@@ -146,6 +177,8 @@ def run_periods(store: Store, plan: Plan, *, periods: Iterable[str] | None = Non
     if periods is None:
         cut = cutover(store)
         periods = [p for p in order_periods(store) if cut is None or p > cut]
+        if not periods:
+            raise InputError("no period to run: the store has no orders after the carry-forward cutover")
     inputs = store_inputs(store, plan, periods)
     results = []
     state: Any = inputs.state
