@@ -162,9 +162,17 @@ def test_reconcile_of_two_files_and_its_mistakes(tmp_path: Path, capsys: pytest.
     assert main(["reconcile", "--legacy", str(tmp_path / "legacy.csv"), "--ours", str(tmp_path / "float.csv")]) == 2
     err = capsys.readouterr().err
     assert "integer minor units" in err and "Traceback" not in err
+    (tmp_path / "empty.csv").write_text("period,member_id,bonus,amount\n")
+    assert main(["reconcile", "--legacy", str(tmp_path / "empty.csv"), "--ours", str(tmp_path / "empty.csv")]) == 1
+    assert "NOT READY" in capsys.readouterr().out  # nothing compared is no go-live
+    assert main(["reconcile", "--legacy", str(tmp_path / "legacy.csv"), "--ours", str(tmp_path / "ours.csv"),
+                 "--limit", "-1"]) == 2
+    assert "--limit" in capsys.readouterr().err
     assert main(["reconcile", "--legacy", str(tmp_path / "legacy.csv")]) == 2
     assert "--legacy and --ours" in capsys.readouterr().err
     assert main(["reconcile", "--store", str(tmp_path / "none.duckdb"), "--plan", str(PLAN)]) == 2
     assert "mlm-core ingest" in capsys.readouterr().err
     assert main(["synth", "--legacy", "--members", "10", "--out", str(tmp_path / "x"), "--quirk", "colour=red"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(["synth", "--legacy", "--members", "0", "--out", str(tmp_path / "y")]) == 2
+    assert "at least 1 member" in capsys.readouterr().err

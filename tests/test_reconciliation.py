@@ -114,6 +114,18 @@ def test_every_key_encoding_gives_the_same_pairs(legacy: list[tuple[str, str, st
     assert other.totals.equals(plain.totals) and other.periods.equals(plain.periods)
 
 
+def test_null_dictionary_values_only_count_where_a_line_points_at_them() -> None:
+    unused = pa.table({"period": ["2026-11"] * 2,
+                       "member_id": pa.DictionaryArray.from_arrays(pa.array([0, 0], pa.int32()), pa.array(["A", None])),
+                       "bonus": ["binary"] * 2, "amount": [1, 2]})
+    r = reconcile(unused, lines([("2026-11", "A", "binary", 3)]))
+    assert r.go_live and r.pairs.to_pylist()[0]["member_id"] == "A"
+    used = unused.set_column(1, "member_id", pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()),
+                                                                           pa.array(["A", None])))
+    with pytest.raises(InputError, match=r"legacy lines: member_id is null at rows \[1\]"):
+        reconcile(used, lines([]))
+
+
 def test_the_engine_reconciles_with_itself() -> None:
     members = synth.network(2_000, seed=4)
     g = mlm_core.Genealogy.from_arrow(members)

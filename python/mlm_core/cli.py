@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--html", type=Path, help="write the reconciliation as a self-contained HTML page")
     rec.add_argument("--json", action="store_true", help="print the result as JSON")
     rec.add_argument("--limit", type=int, default=10, help="differences to print (default 10)")
+    rec.add_argument("--currency", default="USD", help="with --legacy/--ours: the currency the amounts are in "
+                                                       "(for the HTML page; default USD)")
     check = sub.add_parser("validate", help="validate a members file (CSV or Parquet, canonical columns)")
     check.add_argument("path", type=Path)
     check.add_argument("--allow-multiple-roots", action="store_true")
@@ -175,8 +177,18 @@ def _read_lines(path: Path) -> object:
     if path.suffix.lower() == ".parquet":
         return con.sql("SELECT * FROM read_parquet(?)", params=[str(path)]).to_arrow_table()
     # Keys as text (ids must never become numbers), the amount as an exact integer or a refusal.
-    return con.sql("SELECT * FROM read_csv(?, types = {'period': 'VARCHAR', 'member_id': 'VARCHAR', "
-                   "'bonus': 'VARCHAR'})", params=[str(path)]).to_arrow_table()
+    # Every column as text: DuckDB would round "1.5" into a BIGINT; the amount is parsed exactly below.
+    table = con.sql("SELECT * FROM read_csv(?, all_varchar = true)", params=[str(path)]).to_arrow_table()
+    if "amount" in table.column_names:
+        text = table.column("amount")
+        bad = pc.invert(pc.fill_null(pc.match_substring_regex(text, r"^\s*-?[0-9]+\s*$"), True))
+        if pc.any(bad, min_count=0).as_py():
+            row = pc.indices_nonzero(bad.combine_chunks())[0].as_py()
+            raise MlmCoreError(f"{path}: amount must be integer minor units; line {row + 2} has "
+                               f"{text[row].as_py()!r}")
+        table = table.set_column(table.column_names.index("amount"), "amount",
+                                 pc.cast(pc.utf8_trim_whitespace(text), pa.int64()))
+    return table
 
 
 def _reconcile(args: argparse.Namespace) -> int:
@@ -187,6 +199,8 @@ def _reconcile(args: argparse.Namespace) -> int:
     from .store import Store
 
     diagnosis = None
+    if args.limit < 0:
+        raise MlmCoreError(f"--limit must be 0 or more, not {args.limit}")
     if args.store is not None:
         if args.legacy or args.ours:
             raise MlmCoreError("give either --store (with --plan) or --legacy and --ours, not both")
@@ -207,7 +221,7 @@ def _reconcile(args: argparse.Namespace) -> int:
             raise MlmCoreError("give --store and --plan, or --legacy and --ours")
         if args.diagnose or args.run_id:
             raise MlmCoreError("--diagnose and --run-id need --store")
-        result, currency = reconcile(_read_lines(args.legacy), _read_lines(args.ours)), "USD"
+        result, currency = reconcile(_read_lines(args.legacy), _read_lines(args.ours)), args.currency.upper()
     if args.csv:
         result.write_csv(args.csv)
     if args.html:

@@ -386,8 +386,8 @@ def _seed_errors(summary: list[tuple[tuple[int, str], int]], ids: list[str], pla
         member, bonus, amount = rows[at]
         if k < quirks.wrong_lines:
             delta = int(rng.integers(1, 500)) * (1 if rng.random() < 0.5 else -1)
-            if amount + delta == 0:
-                delta += 1
+            while amount + delta == 0:  # the wrong line stays a line, and stays wrong (delta is never 0)
+                delta = int(rng.integers(1, 500))
             rows[at] = (member, bonus, amount + delta)
             seeded.append({"period": period, "member_id": member, "bonus": bonus, "kind": "wrong_amount",
                            "correct_amount": amount, "legacy_amount": amount + delta})

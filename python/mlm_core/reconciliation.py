@@ -125,6 +125,14 @@ def _key_column(column: pa.ChunkedArray, side: str, name: str) -> pa.Array:
         raise InputError(f"{side} lines: {name} is null at rows {rows}", column=name, rows=rows)
     text = (pa.string(), pa.large_string())
     if pa.types.is_dictionary(column.type):
+        # A null among the dictionary's values is a null key only where an index points at it.
+        if any(c.dictionary.null_count for c in column.chunks):
+            pointed = pa.chunked_array([c.dictionary.is_null().take(c.indices) for c in column.chunks], pa.bool_())
+            rows = pc.indices_nonzero(pointed.combine_chunks().fill_null(False)).to_pylist()[:10]
+            if rows:
+                raise InputError(f"{side} lines: {name} is null at rows {rows}", column=name, rows=rows)
+            column = pa.chunked_array([pa.DictionaryArray.from_arrays(
+                c.indices, c.dictionary.cast(pa.large_string()).fill_null("")) for c in column.chunks])
         if column.num_chunks == 1:
             d = column.chunk(0)
             values = d.dictionary if d.dictionary.type in text else d.dictionary.cast(pa.large_string())

@@ -158,13 +158,14 @@ def volumes(members: pa.Table, *, period: str = "2026-11", seed: int = 0) -> pa.
     )
 
 
-def _decimal_2(values: pa.Array) -> pa.Array:
-    """int64 hundredths as an exact ``decimal128(18, 2)`` (the unscaled value is the integer itself)."""
+def _decimal_2(values: pa.Array, scale: int = 2) -> pa.Array:
+    """int64 hundredths (or minor units of ``scale`` decimals) as an exact ``decimal128(18, scale)``: the
+    unscaled value is the integer itself."""
     ints = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64)
     words = np.empty(2 * len(ints), dtype=np.int64)
     words[0::2] = ints
     words[1::2] = ints >> 63  # two's complement sign extension to 128 bits (little-endian words)
-    return pa.Array.from_buffers(pa.decimal128(18, 2), len(ints), [None, pa.py_buffer(words.tobytes())])
+    return pa.Array.from_buffers(pa.decimal128(18, scale), len(ints), [None, pa.py_buffer(words.tobytes())])
 
 
 def write_exports(
@@ -317,15 +318,20 @@ def legacy_company(
 
     The commissions are computed by :func:`mlm_core.legacy.simulate` (pure Python, independent of the
     engine) with ``quirks`` (:class:`mlm_core.legacy.Quirks`): a parallel run over the periods after the
-    cutover finds exactly what they changed. Amounts are written as decimals with two places, as legacy
-    platforms print them."""
+    cutover finds exactly what they changed. Money is written as decimals of the currency's minor unit
+    (two places for USD, none for JPY), volume and carries with two, as legacy platforms print them."""
     from . import legacy
     from .plan import Plan
 
+    if members < 1:
+        raise InputError(f"a legacy company needs at least 1 member, not {members}")
     if not 0 <= cutover < len(periods):
         raise InputError(f"cutover must leave at least one period to compare: 0 <= cutover < {len(periods)}")
     plan = plan if plan is not None else Plan.from_toml(Path(__file__).resolve().parent / "plans" / "example-plan.toml")
     quirks = quirks if quirks is not None else legacy.Quirks()
+    from .migrate.standards import minor_unit
+
+    digits = minor_unit(plan.currency)  # money as the currency prints it (volume and carries: hundredths)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     company = network(members, seed=seed)
@@ -355,7 +361,7 @@ def legacy_company(
     pacsv.write_csv(pa.table({
         "Period": summary.column("period"), "MemberID": summary.column("member_id"),
         "BonusType": _recode(summary.column("bonus"), *code),
-        "Amount": _decimal_2(summary.column("amount").combine_chunks()),
+        "Amount": _decimal_2(summary.column("amount").combine_chunks(), digits),
         "Currency": pa.array([plan.currency] * summary.num_rows, pa.string()),
     }), out / "commissions.csv")
     if detail:
@@ -366,8 +372,8 @@ def legacy_company(
             "Period": d.column("period"), "MemberID": d.column("member_id"),
             "BonusType": _recode(d.column("bonus"), *code), "FromMemberID": d.column("from_member_id"),
             "Generation": d.column("level"), "PaidLevel": d.column("paid_level"),
-            "SourceAmount": _decimal_2(d.column("source_amount").combine_chunks()),
-            "RateBP": d.column("rate_bp"), "Amount": _decimal_2(d.column("amount").combine_chunks()),
+            "SourceAmount": _decimal_2(d.column("source_amount").combine_chunks(), digits),
+            "RateBP": d.column("rate_bp"), "Amount": _decimal_2(d.column("amount").combine_chunks(), digits),
             "Currency": pa.array([plan.currency] * d.num_rows, pa.string()),
         }), out / "commission_detail.csv")
     mapping = write_mapping(out, fmt="csv")
