@@ -15,14 +15,22 @@ import duckdb
 import pytest
 
 from mlm_core import Store
-from mlm_core.demo import run_demo
+from mlm_core.demo import DEMO_STEPS, run_demo
 from mlm_core.report import report_tables
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     db = tmp_path_factory.mktemp("report") / "demo.duckdb"
-    return run_demo(2500, db_path=db, say=lambda _: None)
+    labels: list[str] = []
+
+    def step(label: str, work: Any) -> Any:
+        labels.append(label)
+        return work()
+
+    summary = run_demo(2500, db_path=db, say=lambda _: None, step=step)
+    assert len(labels) == DEMO_STEPS  # the CLI's progress bar counts on it
+    return summary
 
 
 def test_report_tables_equal_the_store(demo: dict[str, Any]) -> None:

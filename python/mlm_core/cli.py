@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from . import synth
 from .errors import MlmCoreError
@@ -265,19 +266,24 @@ def _existing_store(path: Path) -> Path:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import DEMO_STEPS, run_demo
 
     console = _console()
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    task = progress.add_task("demo", total=DEMO_STEPS)
 
     def step(label: str, work: Callable[[], Any]) -> Any:
         start = time.perf_counter()
-        with console.status(label):
-            result = work()
-        console.print(f"  [green]✓[/green] {label:<60} {time.perf_counter() - start:6.2f} s")
+        progress.update(task, description=label)
+        result = work()
+        progress.advance(task)
+        progress.console.print(f"  [green]✓[/green] {label:<60} {time.perf_counter() - start:6.2f} s")
         return result
 
     say: Callable[[str], None] = (lambda m: console.print(m, highlight=False)) if args.json else print
-    summary = run_demo(args.members, db_path=args.db, seed=args.seed, say=say, step=step)
+    with progress:
+        summary = run_demo(args.members, db_path=args.db, seed=args.seed, say=say, step=step)
     if args.json:
         print(json.dumps(summary, indent=2))
     return EXIT_OK

@@ -30,6 +30,8 @@ from .store import Store
 EXAMPLE_PLAN = Path(__file__).resolve().parent / "plans" / "example-plan.toml"
 #: The legacy's quirks in the demo: half-up rounding and three hand-edited lines per period.
 DEMO_QUIRKS = Quirks(rounding="half_up", wrong_lines=3, seed=7)
+#: The steps the demo reports through ``step`` (for a progress bar).
+DEMO_STEPS = 8
 
 
 def format_minor(amount: int) -> str:
