@@ -1,5 +1,6 @@
-"""Genealogy build and rollups against the baselines a user would otherwise write: a pure-Python loop
-and numpy per-depth ``bincount`` (group ``rollup-baselines``, same network, same run). Every benchmark
+"""Genealogy build and rollups against the baselines a user would otherwise write: a pure-Python loop,
+numpy per-depth ``bincount`` and a DuckDB recursive CTE (group ``rollup-baselines``, same network, same
+run). Every benchmark
 asserts its result, so the suite is also a test when timing is disabled."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -111,6 +113,35 @@ def test_rollup_pure_python(
     order = baseline_genealogy.topological_order().to_pylist()
     values = baseline_values.tolist()
     result = benchmark.pedantic(python_rollup, args=(parent, values, order), rounds=3, iterations=1)
+    assert result == baseline_genealogy.rollup(baseline_values).to_pylist()
+
+
+DUCKDB_ROLLUP = """
+    WITH RECURSIVE up(member, ancestor) AS (
+        SELECT row, parent FROM tree WHERE parent IS NOT NULL
+        UNION ALL
+        SELECT up.member, tree.parent FROM up JOIN tree ON tree.row = up.ancestor WHERE tree.parent IS NOT NULL)
+    SELECT tree.row, tree.value + COALESCE(d.below, 0) AS total
+    FROM tree LEFT JOIN (SELECT ancestor, SUM(value)::BIGINT AS below FROM up JOIN tree ON tree.row = up.member
+                         GROUP BY ancestor) d ON d.ancestor = tree.row
+    ORDER BY tree.row"""
+
+
+def duckdb_rollup(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The SQL a DuckDB user writes: a recursive CTE of (member, ancestor) pairs, summed per ancestor."""
+    return [r[1] for r in con.sql(DUCKDB_ROLLUP).fetchall()]
+
+
+@pytest.mark.benchmark(group="rollup-baselines")
+def test_rollup_duckdb_recursive_cte(
+    benchmark: BenchmarkFixture, baseline_genealogy: Genealogy, baseline_values: np.ndarray
+) -> None:
+    con = duckdb.connect()
+    tree = pa.table({"row": pa.array(np.arange(len(baseline_genealogy)), pa.int64()),
+                     "parent": baseline_genealogy.sponsor_parent.cast(pa.int64()),
+                     "value": pa.array(baseline_values, pa.int64())})
+    con.register("tree", tree)
+    result = benchmark.pedantic(duckdb_rollup, args=(con,), rounds=3, iterations=1)
     assert result == baseline_genealogy.rollup(baseline_values).to_pylist()
 
 
