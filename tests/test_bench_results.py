@@ -1,0 +1,48 @@
+"""benches/results.py renders a pytest-benchmark run: ratios within each group, the README between markers."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SPEC = importlib.util.spec_from_file_location("bench_results", Path(__file__).resolve().parent.parent / "benches"
+                                              / "results.py")
+assert SPEC is not None and SPEC.loader is not None
+results = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(results)
+
+RUN = {
+    "datetime": "2026-12-01T12:00:00", "machine_info": {"cpu": {"brand_raw": "AMD EPYC", "count": 2}},
+    "benchmarks": [
+        {"name": "test_rollup_kernel", "group": "rollup-baselines", "extra_info": {},
+         "stats": {"median": 0.002, "min": 0.001, "max": 0.003, "rounds": 9}},
+        {"name": "test_rollup_pure_python", "group": "rollup-baselines", "extra_info": {},
+         "stats": {"median": 0.5, "min": 0.4, "max": 0.6, "rounds": 3}},
+        {"name": "test_seal", "group": None, "extra_info": {},
+         "stats": {"median": 3.0, "min": 2.5, "max": 3.5, "rounds": 3}},
+    ],
+}
+
+
+def test_ratios_are_within_a_group() -> None:
+    by_name = {r["name"]: r for r in results.rows(RUN)}
+    assert by_name["test_rollup_kernel"]["ratio"] == 1.0
+    assert by_name["test_rollup_pure_python"]["ratio"] == pytest.approx(250.0)
+    assert by_name["test_seal"]["group"] == "test_seal" and by_name["test_seal"]["ratio"] == 1.0
+
+
+def test_results_md_and_readme_markers(tmp_path: Path) -> None:
+    text = results.results_md(RUN, {"python": "3.11"}, {"MLM_BENCH_MEMBERS": "10"})
+    assert "| rollup-baselines | `test_rollup_pure_python` | 500.0 ms | 400.0 ms | 600.0 ms | 3 | 250.0 |" in text
+    assert "AMD EPYC, 2 logical cores" in text and "`MLM_BENCH_MEMBERS=10`" in text
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{results.BEGIN}\nold\n{results.END}\nafter\n", encoding="utf-8")
+    results.update_readme(readme, results.readme_table(RUN))
+    out = readme.read_text(encoding="utf-8")
+    assert out.startswith("before\n") and out.endswith("after\n") and "old" not in out
+    assert "| `test_seal` | 3.00 s | 1.0 |" in out
+    readme.write_text("no markers", encoding="utf-8")
+    with pytest.raises(SystemExit, match="markers"):
+        results.update_readme(readme, "x")
