@@ -32,6 +32,12 @@ def big_genealogy(big_members: pa.Table) -> Genealogy:
 
 
 @pytest.fixture(scope="session")
+def big_volumes(big_members: pa.Table) -> pa.Table:
+    """One period of the large network's orders (member_id, pv, bv)."""
+    return synth.volumes(big_members, seed=7).select(["member_id", "pv", "bv"])
+
+
+@pytest.fixture(scope="session")
 def baseline_members() -> pa.Table:
     """The network the slow baselines run on (MLM_BENCH_BASELINE_MEMBERS, default 100k)."""
     return synth.network(_size("MLM_BENCH_BASELINE_MEMBERS", 100_000), seed=11)

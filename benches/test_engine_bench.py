@@ -38,11 +38,6 @@ def plan() -> Plan:
     return Plan.from_toml(EXAMPLE)
 
 
-@pytest.fixture(scope="session")
-def big_volumes(big_members: pa.Table) -> pa.Table:
-    return synth.volumes(big_members, seed=7).select(["member_id", "pv", "bv"])
-
-
 def _check(result: object, volumes: pa.Table) -> None:
     lines, summary = result.lines, result.summary  # type: ignore[attr-defined]
     total = summary.filter(pc.equal(summary.column("bonus"), "total")).to_pylist()[0]
