@@ -67,6 +67,43 @@ def test_period_scaling(benchmark: BenchmarkFixture, plan: Plan, members: int) -
     _check(result, volumes)
 
 
+BUILD_PEAK = textwrap.dedent(
+    """
+    import json, sys, pyarrow.parquet as pq
+    from mlm_core import Genealogy, Plan, run_period
+    from mlm_core import synth
+    members = int(sys.argv[1])
+    company = synth.network(members, seed=3)
+    volumes = synth.volumes(company, seed=3).select(["member_id", "pv", "bv"])
+    def high_water_kb():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    inputs_kb = high_water_kb()
+    result = run_period(Plan.from_toml(sys.argv[2]), Genealogy.from_arrow(company), volumes, period="p")
+    print(json.dumps({"lines": result.lines.num_rows, "inputs_kb": inputs_kb, "peak_kb": high_water_kb()}))
+    """
+)
+
+
+@pytest.mark.skipif(not SCALING, reason="set MLM_BENCH_SCALING=1000000,2000000,5000000,10000000")
+@pytest.mark.parametrize("members", SCALING)
+@pytest.mark.benchmark(group="build-scaling")
+def test_build_scaling_and_peak_memory(benchmark: BenchmarkFixture, members: int) -> None:
+    """The build at each size, and (a fresh process) the peak memory of inputs + build + one period: its
+    bytes per member beyond the inputs go to extra_info."""
+    company = synth.network(members, seed=3)
+    genealogy = benchmark.pedantic(Genealogy.from_arrow, args=(company,), rounds=3, iterations=1)
+    assert len(genealogy) == members
+    del genealogy, company
+    out = subprocess.run([sys.executable, "-c", BUILD_PEAK, str(members), str(EXAMPLE)], capture_output=True,
+                         text=True, check=True)
+    figures = json.loads(out.stdout)
+    assert figures["lines"] > 0
+    benchmark.extra_info.update(peak_mb=figures["peak_kb"] // 1024, inputs_mb=figures["inputs_kb"] // 1024,
+                                bytes_per_member_build_and_period=(figures["peak_kb"] - figures["inputs_kb"]) * 1024
+                                // members)
+
+
 REFERENCE_MEMBERS = int(os.environ.get("MLM_BENCH_REFERENCE_MEMBERS", 2000))
 
 
