@@ -70,12 +70,24 @@ def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         s = b["stats"]
         out.append({"group": b.get("group") or b["name"].split("[")[0], "name": b["name"], "median": s["median"],
                     "min": s["min"], "max": s["max"], "rounds": s["rounds"], "extra": b.get("extra_info", {})})
-    fastest: dict[str, float] = {}
+    # Baselines often run on fewer rows than the kernel: where every benchmark of a group says how many
+    # rows it processed, the ratio compares time per row.
     for r in out:
-        fastest[r["group"]] = min(fastest.get(r["group"], r["median"]), r["median"])
+        extra = r["extra"]
+        rows = extra.get("rows") or extra.get("members") or extra.get("lines_per_side")
+        r["rows"] = int(rows) if rows else None
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in out:
-        r["ratio"] = r["median"] / fastest[r["group"]] if fastest[r["group"]] else 1.0
-    return sorted(out, key=lambda r: (r["group"], r["median"]))
+        groups.setdefault(r["group"], []).append(r)
+    for members in groups.values():
+        per_row = all(r["rows"] for r in members)
+        for r in members:
+            r["cost"] = r["median"] / r["rows"] if per_row else r["median"]
+            r["per"] = "row" if per_row else "run"
+        fastest = min(r["cost"] for r in members)
+        for r in members:
+            r["ratio"] = r["cost"] / fastest if fastest else 1.0
+    return sorted(out, key=lambda r: (r["group"], r["cost"]))
 
 
 def results_md(data: dict[str, Any], versions: dict[str, str], env: dict[str, str]) -> str:
@@ -91,18 +103,24 @@ def results_md(data: dict[str, Any], versions: dict[str, str], env: dict[str, st
              f"- run: {data.get('datetime', '?')}", "", "## Versions", ""]
     lines += [f"- {k}: {v}" for k, v in versions.items()]
     lines += ["", "## Sizes", ""] + [f"- `{k}={v}`" for k, v in sorted(env.items())]
-    lines += ["", "## Results", "", "| group | benchmark | median | min | max | rounds | ratio to fastest |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "## Results", "",
+              "Ratios are per row where every benchmark of the group says how many rows it processed (the slow "
+              "baselines run on fewer), else per run.", "",
+              "| group | benchmark | rows | median | min | max | rounds | per row | ratio to fastest |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows(data):
-        lines.append(f"| {r['group']} | `{r['name']}` | {_seconds(r['median'])} | {_seconds(r['min'])} | "
-                     f"{_seconds(r['max'])} | {r['rounds']} | {r['ratio']:.1f} |")
+        per_row = f"{r['median'] / r['rows'] * 1e9:,.0f} ns" if r["rows"] else ""
+        lines.append(f"| {r['group']} | `{r['name']}` | {r['rows'] or ''} | {_seconds(r['median'])} | "
+                     f"{_seconds(r['min'])} | {_seconds(r['max'])} | {r['rounds']} | {per_row} | "
+                     f"{r['ratio']:.1f} ({r['per']}) |")
     return "\n".join(lines) + "\n"
 
 
 def readme_table(data: dict[str, Any]) -> str:
-    lines = ["| benchmark | median | ratio to the fastest of its group |", "|---|---|---|"]
+    lines = ["| benchmark | rows | median | ratio to the fastest of its group |", "|---|---|---|---|"]
     for r in rows(data):
-        lines.append(f"| `{r['name']}` | {_seconds(r['median'])} | {r['ratio']:.1f} |")
+        count = f"{r['rows']:,}" if r["rows"] else ""
+        lines.append(f"| `{r['name']}` | {count} | {_seconds(r['median'])} | {r['ratio']:.1f} ({r['per']}) |")
     return "\n".join(lines)
 
 

@@ -65,6 +65,7 @@ def test_period_scaling(benchmark: BenchmarkFixture, plan: Plan, members: int) -
     result = benchmark.pedantic(run_period, args=(plan, genealogy, volumes), kwargs={"period": "p"},
                                 rounds=3, iterations=1, warmup_rounds=1)
     _check(result, volumes)
+    benchmark.extra_info.update(rows=members)
 
 
 BUILD_PEAK = textwrap.dedent(
@@ -99,7 +100,8 @@ def test_build_scaling_and_peak_memory(benchmark: BenchmarkFixture, members: int
                          text=True, check=True)
     figures = json.loads(out.stdout)
     assert figures["lines"] > 0
-    benchmark.extra_info.update(peak_mb=figures["peak_kb"] // 1024, inputs_mb=figures["inputs_kb"] // 1024,
+    benchmark.extra_info.update(rows=members, peak_mb=figures["peak_kb"] // 1024,
+                                inputs_mb=figures["inputs_kb"] // 1024,
                                 bytes_per_member_build_and_period=(figures["peak_kb"] - figures["inputs_kb"]) * 1024
                                 // members)
 

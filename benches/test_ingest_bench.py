@@ -57,6 +57,7 @@ def _fresh(folder: Path) -> Path:
     return db
 
 
+@pytest.mark.benchmark(group="ingest")
 def test_migrate_members(benchmark: BenchmarkFixture, legacy: Path) -> None:
     mapping = Mapping.from_toml(legacy)
     db = legacy.parent / "store.duckdb"
@@ -74,6 +75,7 @@ def test_migrate_members(benchmark: BenchmarkFixture, legacy: Path) -> None:
                                 if benchmark.stats else None)
 
 
+@pytest.mark.benchmark(group="ingest")
 def test_duckdb_copy_baseline(benchmark: BenchmarkFixture, legacy: Path) -> None:
     db = legacy.parent / "baseline.duckdb"
 
@@ -107,6 +109,7 @@ def python_ingest(path: Path) -> int:
     return len(good) - len(orphans)
 
 
+@pytest.mark.benchmark(group="ingest")
 def test_python_csv_baseline(benchmark: BenchmarkFixture, legacy_small: Path) -> None:
     assert benchmark.pedantic(python_ingest, args=(legacy_small.parent / "members.csv",), rounds=3,
                               iterations=1) == PYTHON_MEMBERS

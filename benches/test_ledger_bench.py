@@ -92,6 +92,7 @@ def sealed(batch: pa.Table) -> pa.Table:
 @pytest.mark.benchmark(group="ledger")
 def test_seal(benchmark: BenchmarkFixture, batch: pa.Table) -> None:
     out = benchmark.pedantic(ledger.seal, args=(batch,), rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.extra_info.update(rows=batch.num_rows)
     small = batch.slice(0, min(ROWS, 2_000))
     assert out.column("chain").slice(0, small.num_rows).to_pylist() == hashlib_seal(small.to_pylist())
 
@@ -99,6 +100,7 @@ def test_seal(benchmark: BenchmarkFixture, batch: pa.Table) -> None:
 @pytest.mark.benchmark(group="ledger")
 def test_verify(benchmark: BenchmarkFixture, sealed: pa.Table) -> None:
     report = benchmark.pedantic(ledger.verify, args=(sealed,), rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.extra_info.update(rows=sealed.num_rows)
     assert report.ok and report.root == ledger.merkle_root(sealed.column("leaf"))
 
 
@@ -106,6 +108,7 @@ def test_verify(benchmark: BenchmarkFixture, sealed: pa.Table) -> None:
 def test_merkle_root(benchmark: BenchmarkFixture, sealed: pa.Table) -> None:
     leaves = sealed.column("leaf")
     root = benchmark.pedantic(ledger.merkle_root, args=(leaves,), rounds=5, iterations=1)
+    benchmark.extra_info.update(rows=len(leaves))
     assert len(root) == 32
 
 
@@ -113,6 +116,7 @@ def test_merkle_root(benchmark: BenchmarkFixture, sealed: pa.Table) -> None:
 def test_hashlib_loop_baseline(benchmark: BenchmarkFixture) -> None:
     rows = commission_batch(HASHLIB_ROWS).to_pylist()
     chains = benchmark.pedantic(hashlib_seal, args=(rows,), rounds=3, iterations=1)
+    benchmark.extra_info.update(rows=len(rows))
     assert chains == ledger.seal(commission_batch(HASHLIB_ROWS)).column("chain").to_pylist()
 
 
@@ -120,3 +124,4 @@ def test_hashlib_loop_baseline(benchmark: BenchmarkFixture) -> None:
 def test_hashlib_verify_baseline(benchmark: BenchmarkFixture) -> None:
     rows = ledger.seal(commission_batch(HASHLIB_ROWS)).to_pylist()
     assert benchmark.pedantic(hashlib_verify, args=(rows,), rounds=3, iterations=1) == 0
+    benchmark.extra_info.update(rows=len(rows))

@@ -46,6 +46,7 @@ def big() -> tuple[pa.Table, pa.Table, int]:
     return sides(MEMBERS)
 
 
+@pytest.mark.benchmark(group="reconcile")
 def test_reconcile(benchmark: BenchmarkFixture, big: tuple[pa.Table, pa.Table, int]) -> None:
     legacy, ours, differing = big
     result = benchmark.pedantic(reconcile, args=(legacy, ours), rounds=3, iterations=1)
@@ -62,6 +63,7 @@ def python_reconcile(legacy: list[tuple[str, str, str, int]], ours: list[tuple[s
     return sum(1 for k in set(sums[0]) | set(sums[1]) if sums[0].get(k, 0) != sums[1].get(k, 0))
 
 
+@pytest.mark.benchmark(group="reconcile")
 def test_python_dict_baseline(benchmark: BenchmarkFixture) -> None:
     legacy, ours, differing = sides(PYTHON_MEMBERS)
     rows = [list(zip(*(t.column(c).to_pylist() for c in t.column_names), strict=True)) for t in (legacy, ours)]

@@ -22,6 +22,10 @@ RUN = {
          "stats": {"median": 0.5, "min": 0.4, "max": 0.6, "rounds": 3}},
         {"name": "test_seal", "group": None, "extra_info": {},
          "stats": {"median": 3.0, "min": 2.5, "max": 3.5, "rounds": 3}},
+        {"name": "test_seal_kernel", "group": "ledger", "extra_info": {"rows": 10_000_000},
+         "stats": {"median": 4.0, "min": 3.5, "max": 4.5, "rounds": 5}},
+        {"name": "test_hashlib", "group": "ledger", "extra_info": {"rows": 500_000},
+         "stats": {"median": 2.0, "min": 1.9, "max": 2.1, "rounds": 3}},
     ],
 }
 
@@ -31,18 +35,24 @@ def test_ratios_are_within_a_group() -> None:
     assert by_name["test_rollup_kernel"]["ratio"] == 1.0
     assert by_name["test_rollup_pure_python"]["ratio"] == pytest.approx(250.0)
     assert by_name["test_seal"]["group"] == "test_seal" and by_name["test_seal"]["ratio"] == 1.0
+    # Different row counts: per row, hashlib's 4 µs against the kernel's 0.4 µs.
+    assert by_name["test_hashlib"]["ratio"] == pytest.approx(10.0) and by_name["test_hashlib"]["per"] == "row"
+    assert by_name["test_rollup_pure_python"]["per"] == "run"
 
 
 def test_results_md_and_readme_markers(tmp_path: Path) -> None:
     text = results.results_md(RUN, {"python": "3.11"}, {"MLM_BENCH_MEMBERS": "10"})
-    assert "| rollup-baselines | `test_rollup_pure_python` | 500.0 ms | 400.0 ms | 600.0 ms | 3 | 250.0 |" in text
+    assert "| rollup-baselines | `test_rollup_pure_python` |  | 500.0 ms | 400.0 ms | 600.0 ms | 3 |  | 250.0 (run) |" \
+        in text
+    assert "| ledger | `test_hashlib` | 500000 | 2.00 s | 1.90 s | 2.10 s | 3 | 4,000 ns | 10.0 (row) |" in text
     assert "AMD EPYC, 2 logical cores" in text and "`MLM_BENCH_MEMBERS=10`" in text
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{results.BEGIN}\nold\n{results.END}\nafter\n", encoding="utf-8")
     results.update_readme(readme, results.readme_table(RUN))
     out = readme.read_text(encoding="utf-8")
     assert out.startswith("before\n") and out.endswith("after\n") and "old" not in out
-    assert "| `test_seal` | 3.00 s | 1.0 |" in out
+    assert "| `test_seal` |  | 3.00 s | 1.0 (run) |" in out
+    assert "| `test_hashlib` | 500,000 | 2.00 s | 10.0 (row) |" in out
     readme.write_text("no markers", encoding="utf-8")
     with pytest.raises(SystemExit, match="markers"):
         results.update_readme(readme, "x")
