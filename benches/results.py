@@ -113,6 +113,13 @@ def results_md(data: dict[str, Any], versions: dict[str, str], env: dict[str, st
         lines.append(f"| {r['group']} | `{r['name']}` | {r['rows'] or ''} | {_seconds(r['median'])} | "
                      f"{_seconds(r['min'])} | {_seconds(r['max'])} | {r['rounds']} | {per_row} | "
                      f"{r['ratio']:.1f} ({r['per']}) |")
+    extras = [(r["name"], {k: v for k, v in r["extra"].items() if k not in ("rows", "members", "lines_per_side")})
+              for r in rows(data)]
+    extras = [(name, e) for name, e in extras if e]
+    if extras:
+        lines += ["", "## Figures the benchmarks recorded beside their time", ""]
+        lines += [f"- `{name}`: " + ", ".join(f"{k} = {round(v, 3) if isinstance(v, float) else v}"
+                                              for k, v in e.items()) for name, e in extras]
     return "\n".join(lines) + "\n"
 
 
