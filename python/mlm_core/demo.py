@@ -24,6 +24,7 @@ from .migrate.run import Migration
 from .parallel import ParallelRun
 from .plan import Plan
 from .report import write_report
+from .report_html import money
 from .runs import run_periods
 from .store import Store
 
@@ -32,17 +33,6 @@ EXAMPLE_PLAN = Path(__file__).resolve().parent / "plans" / "example-plan.toml"
 DEMO_QUIRKS = Quirks(rounding="half_up", wrong_lines=3, seed=7)
 #: The steps the demo reports through ``step`` (for a progress bar).
 DEMO_STEPS = 8
-
-
-def format_minor(amount: int) -> str:
-    """Minor units (or basis points) as a decimal with two places, by integer arithmetic.
-
-    >>> format_minor(123456789), format_minor(-5), format_minor(2341)
-    ('1,234,567.89', '-0.05', '23.41')
-    """
-    sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
 
 
 def run_demo(
@@ -105,7 +95,7 @@ def run_demo(
     say(f"migrated {summary['rows_migrated']:,} rows, {quarantined:,} quarantined; audit "
         f"{'passes' if summary['audit_ok'] else 'FAILS'}")
     for period, amount in paid.items():
-        say(f"period {period}: paid {format_minor(amount)} {plan.currency}, posted to the wallets")
+        say(f"period {period}: paid {money(amount, plan.currency)} {plan.currency}, posted to the wallets")
     say(f"ledger: {'verifies' if verified.ok else 'DOES NOT VERIFY'} (root {verified.root.hex()[:16]}…)")
     say(f"parallel run: {'GO-LIVE' if rec.go_live else 'not ready'}, {summary['differing']:,} differing pair(s) "
         f"in {len(company.parallel)} periods")
