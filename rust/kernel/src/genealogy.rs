@@ -62,7 +62,7 @@ pub struct TreeIndex {
 impl TreeIndex {
     /// `parent` must be acyclic and `depth` its depths (as `walk_up` computes them).
     fn new(parent: Vec<u32>, depth: Vec<u32>) -> Self {
-        let rows_topological = parent.par_iter().enumerate().all(|(v, &p)| p == NONE || (p as usize) < v);
+        let rows_topological = parents_precede(&parent);
         TreeIndex {
             parent,
             depth,
@@ -93,22 +93,10 @@ impl TreeIndex {
     pub fn order(&self) -> &[u32] {
         self.order.get_or_init(|| {
             if self.rows_topological {
-                return (0..self.len() as u32).collect();
+                (0..self.len() as u32).collect()
+            } else {
+                order_by_depth(&self.depth)
             }
-            // Counting sort by depth: a breadth-first order without a queue or child lists.
-            let mut start = self.level_histogram();
-            let mut next = 0u64;
-            for count in start.iter_mut() {
-                let c = *count;
-                *count = next;
-                next += c;
-            }
-            let mut order = vec![0u32; self.len()];
-            for (v, &d) in self.depth.iter().enumerate() {
-                order[start[d as usize] as usize] = v as u32;
-                start[d as usize] += 1;
-            }
-            order
         })
     }
 
@@ -132,7 +120,7 @@ impl TreeIndex {
 
     /// `(pre, size)` of [`Self::preorder`], computed once.
     pub(crate) fn preorder_cached(&self) -> &(Vec<u32>, Vec<u32>) {
-        self.preorder.get_or_init(|| self.preorder())
+        self.preorder.get_or_init(|| preorder_of(&self.parent, (!self.rows_topological).then(|| self.order())))
     }
 
     /// Children of `member` in row order.
@@ -170,36 +158,108 @@ impl TreeIndex {
         }
         counts
     }
+}
 
-    /// Pre-order numbers and subtree sizes without recursion or child lists: `a` is an
-    /// ancestor-or-self of `b` iff `pre[a] <= pre[b] < pre[a] + size[a]`.
-    fn preorder(&self) -> (Vec<u32>, Vec<u32>) {
-        let n = self.len();
-        let mut size = vec![1u32; n];
-        let mut fold = |v: usize| {
-            let p = self.parent[v];
-            if p != NONE {
-                size[p as usize] += size[v];
-            }
-        };
-        if self.rows_topological {
-            (0..n).rev().for_each(&mut fold);
-        } else {
-            self.order().iter().rev().for_each(|&v| fold(v as usize));
-        }
-        // Each member takes the next free number under its parent, then leaves room for its subtree.
-        let mut pre = vec![0u32; n];
-        let mut next_free = vec![0u32; n];
-        let mut next_root = 0u32;
-        self.for_each_top_down(|v| {
-            let p = self.parent[v];
-            let slot = if p == NONE { &mut next_root } else { &mut next_free[p as usize] };
-            pre[v] = *slot;
-            *slot += size[v];
-            next_free[v] = pre[v] + 1;
-        });
-        (pre, size)
+/// Whether every parent's row is below its child's (row order is then a topological order).
+fn parents_precede(parent: &[u32]) -> bool {
+    parent.par_iter().enumerate().all(|(v, &p)| p == NONE || (p as usize) < v)
+}
+
+/// Rows in a breadth-first order (row order within a level): a counting sort by depth, without a queue
+/// or child lists.
+fn order_by_depth(depth: &[u32]) -> Vec<u32> {
+    let max = depth.iter().copied().max().map_or(0, |d| d as usize + 1);
+    let mut start = vec![0u64; max];
+    for &d in depth {
+        start[d as usize] += 1;
     }
+    let mut next = 0u64;
+    for count in start.iter_mut() {
+        let c = *count;
+        *count = next;
+        next += c;
+    }
+    let mut order = vec![0u32; depth.len()];
+    for (v, &d) in depth.iter().enumerate() {
+        order[start[d as usize] as usize] = v as u32;
+        start[d as usize] += 1;
+    }
+    order
+}
+
+/// Rows looked ahead when a pass prefetches the parent entry it will touch: the misses of that many
+/// rows overlap instead of queueing.
+const AHEAD: usize = 32;
+
+#[inline(always)]
+fn prefetch_parent_entry<T>(parent: &[u32], at: usize, values: &[T]) {
+    if let Some(&p) = parent.get(at) {
+        if p != NONE {
+            crate::id_index::prefetch(&values[p as usize]);
+        }
+    }
+}
+
+/// Depths of a tree whose parents precede their children (see [`parents_precede`]): one forward pass,
+/// and no cycle is possible.
+fn depths_in_row_order(parent: &[u32]) -> Vec<u32> {
+    let mut depth = vec![0u32; parent.len()];
+    for v in 0..parent.len() {
+        prefetch_parent_entry(parent, v + AHEAD, &depth);
+        let p = parent[v];
+        depth[v] = if p == NONE { 0 } else { depth[p as usize] + 1 };
+    }
+    depth
+}
+
+/// Pre-order numbers and subtree sizes of an acyclic `parent` without recursion or child lists: `a` is
+/// an ancestor-or-self of `b` iff `pre[a] <= pre[b] < pre[a] + size[a]`. `order` is a top-down order,
+/// `None` when row order is one.
+fn preorder_of(parent: &[u32], order: Option<&[u32]>) -> (Vec<u32>, Vec<u32>) {
+    let n = parent.len();
+    let mut size = vec![1u32; n];
+    let mut pre = vec![0u32; n];
+    // Each member takes the next free number under its parent, then leaves room for its subtree.
+    let mut next_free = vec![0u32; n];
+    let mut next_root = 0u32;
+    match order {
+        None => {
+            for v in (0..n).rev() {
+                if v >= AHEAD {
+                    prefetch_parent_entry(parent, v - AHEAD, &size);
+                }
+                let p = parent[v];
+                if p != NONE {
+                    size[p as usize] += size[v];
+                }
+            }
+            for v in 0..n {
+                prefetch_parent_entry(parent, v + AHEAD, &next_free);
+                let p = parent[v];
+                let slot = if p == NONE { &mut next_root } else { &mut next_free[p as usize] };
+                pre[v] = *slot;
+                *slot += size[v];
+                next_free[v] = pre[v] + 1;
+            }
+        }
+        Some(order) => {
+            for &v in order.iter().rev() {
+                let p = parent[v as usize];
+                if p != NONE {
+                    size[p as usize] += size[v as usize];
+                }
+            }
+            for &v in order {
+                let v = v as usize;
+                let p = parent[v];
+                let slot = if p == NONE { &mut next_root } else { &mut next_free[p as usize] };
+                pre[v] = *slot;
+                *slot += size[v];
+                next_free[v] = pre[v] + 1;
+            }
+        }
+    }
+    (pre, size)
 }
 
 /// A validated genealogy: both trees whole (every member reaches a root in each), binary slots unique.
@@ -415,16 +475,27 @@ fn analyse<K: KeyColumn, O: Offset>(
     drop(placement_link);
 
     check_roots(&roots, n, member_id, options, &mut findings);
-    // The slot check and the two trees' walks are independent: one core each where there are cores.
-    let ((slot_findings, (sponsor_depth, sponsor_findings)), (placement_depth, placement_findings)) = rayon::join(
-        || {
-            rayon::join(
-                || check_slots(&placement_parent, &legs, member_id),
-                || walk_up(&sponsor_parent, Tree::Sponsor, member_id),
-            )
-        },
-        || walk_up(&placement_parent, Tree::Placement, member_id),
-    );
+    // The slot check and the two trees' walks are independent: one core each where there are cores. The
+    // placement tree's pre-order (the sponsor-line check below and the binary bonus use it) is computed
+    // on the same core as its walk, beside the sponsor walk.
+    let ((slot_findings, (sponsor_depth, sponsor_findings)), (placement_depth, placement_findings, placement_pre)) =
+        rayon::join(
+            || {
+                rayon::join(
+                    || check_slots(&placement_parent, &legs, member_id),
+                    || depths(&sponsor_parent, Tree::Sponsor, member_id),
+                )
+            },
+            || {
+                let (depth, findings) = depths(&placement_parent, Tree::Placement, member_id);
+                let pre = findings.is_empty().then(|| {
+                    let order = (!parents_precede(&placement_parent)).then(|| order_by_depth(&depth));
+                    let pre = preorder_of(&placement_parent, order.as_deref());
+                    (order, pre)
+                });
+                (depth, findings, pre)
+            },
+        );
     findings.extend(slot_findings);
     findings.extend(sponsor_findings);
     findings.extend(placement_findings);
@@ -435,6 +506,12 @@ fn analyse<K: KeyColumn, O: Offset>(
     } else {
         let sponsor = TreeIndex::new(sponsor_parent, sponsor_depth);
         let placement = TreeIndex::new(placement_parent, placement_depth);
+        if let Some((order, pre)) = placement_pre {
+            if let Some(order) = order {
+                let _ = placement.order.set(order);
+            }
+            let _ = placement.preorder.set(pre);
+        }
         check_sponsor_line(&sponsor, &placement, member_id, &mut findings);
         Some(Genealogy { sponsor, placement, leg: legs, index })
     };
@@ -493,6 +570,16 @@ fn check_roots<K: KeyColumn>(
                 format!("{} members have neither sponsor_id nor placement_id: {names}", roots.len()),
             ));
         }
+    }
+}
+
+/// Every member's depth, and each cycle of `parent` as a finding: one forward pass when parents precede
+/// their children (no cycle is then possible), else [`walk_up`].
+fn depths<K: KeyColumn>(parent: &[u32], tree: Tree, member_id: &K) -> (Vec<u32>, Vec<Finding>) {
+    if parents_precede(parent) {
+        (depths_in_row_order(parent), Vec::new())
+    } else {
+        walk_up(parent, tree, member_id)
     }
 }
 
@@ -562,28 +649,39 @@ fn check_sponsor_line<K: KeyColumn>(
     findings: &mut Vec<Finding>,
 ) {
     let (pre, size) = placement.preorder_cached();
-    let outside: Vec<Finding> = (0..sponsor.len())
+    const CHUNK: usize = 1 << 14;
+    let n = sponsor.len();
+    let sponsor_parent = &sponsor.parent;
+    let outside: Vec<Finding> = (0..n.div_ceil(CHUNK))
         .into_par_iter()
-        .with_min_len(1 << 14)
-        .filter_map(|row| {
-            let (s, p) = (sponsor.parent[row], placement.parent[row]);
-            if s == NONE || p == NONE {
-                return None;
-            }
-            let (s, p) = (s as usize, p as usize);
-            let inside = pre[s] <= pre[p] && pre[p] < pre[s] + size[s];
-            (!inside).then(|| {
-                Finding::new(
-                    row,
-                    Code::PlacementOutsideSponsorLine,
-                    format!(
-                        "member {} is placed under {}, outside the placement subtree of its sponsor {}",
-                        member_id.display(row),
-                        member_id.display(p),
-                        member_id.display(s)
-                    ),
-                )
+        .flat_map_iter(|chunk| {
+            let rows = chunk * CHUNK..((chunk + 1) * CHUNK).min(n);
+            let end = rows.end;
+            rows.filter(move |&row| {
+                prefetch_parent_entry(&sponsor_parent[..end], row + AHEAD, pre);
+                prefetch_parent_entry(&sponsor_parent[..end], row + AHEAD, size);
+                let s = sponsor_parent[row];
+                // The placement parent is in the sponsor's placement subtree (sponsor included) iff the
+                // member is strictly below its sponsor there: one row's own pre-order number, read in
+                // row order, against the sponsor's interval.
+                s != NONE && placement.parent[row] != NONE && {
+                    let s = s as usize;
+                    !(pre[s] < pre[row] && pre[row] < pre[s] + size[s])
+                }
             })
+        })
+        .map(|row| {
+            let (s, p) = (sponsor.parent[row] as usize, placement.parent[row] as usize);
+            Finding::new(
+                row,
+                Code::PlacementOutsideSponsorLine,
+                format!(
+                    "member {} is placed under {}, outside the placement subtree of its sponsor {}",
+                    member_id.display(row),
+                    member_id.display(p),
+                    member_id.display(s)
+                ),
+            )
         })
         .collect();
     findings.extend(outside);
@@ -754,6 +852,79 @@ mod tests {
         assert_eq!(g.tree(Tree::Sponsor).order(), &[2, 1, 0]);
         assert_eq!(g.rollup(Tree::Sponsor, crate::RollupOp::Sum, Some(&[1, 10, 100])).unwrap(), vec![1, 11, 111]);
         assert_eq!(g.leg_volumes(&[1, 10, 100]).unwrap(), (vec![0, 1, 0], vec![0, 0, 11]));
+    }
+
+    /// Random trees, rows in creation order (the one-pass paths) and shuffled (the walk and the order):
+    /// depths, pre-order intervals and the sponsor-line warnings against walks up the parent chains.
+    #[test]
+    fn depths_preorder_and_sponsor_line_against_naive_walks() {
+        let mut rng = crate::rng::SplitMix64::new(11);
+        for case in 0..200 {
+            let n = 1 + rng.below(60) as usize;
+            // Creation order: each member's sponsor and placement parent are earlier members.
+            let mut sponsor = vec![NONE; n];
+            let mut placement = vec![NONE; n];
+            let mut leg = vec![0u8; n];
+            let mut free: Vec<(u32, u8)> = vec![(0, 1), (0, 2)];
+            for v in 1..n {
+                sponsor[v] = rng.below(v as u64) as u32;
+                let (p, l) = free.swap_remove(rng.below(free.len() as u64) as usize);
+                placement[v] = p;
+                leg[v] = l;
+                free.extend([(v as u32, 1), (v as u32, 2)]);
+            }
+            let mut perm: Vec<usize> = (0..n).collect();
+            if case % 2 == 1 {
+                for i in (1..n).rev() {
+                    perm.swap(i, rng.below(i as u64 + 1) as usize);
+                }
+            }
+            let mut row_of = vec![0usize; n];
+            for (row, &v) in perm.iter().enumerate() {
+                row_of[v] = row;
+            }
+            let name = |v: u32| (v != NONE).then(|| format!("m{v}"));
+            let col = |f: &dyn Fn(usize) -> Option<String>| OwnedStrKeys::new(&perm.iter().map(|&v| f(v)).collect::<Vec<_>>());
+            let m = col(&|v| name(v as u32));
+            let sp = col(&|v| name(sponsor[v]));
+            let pl = col(&|v| name(placement[v]));
+            let lg = col(&|v| [None, Some("L".to_string()), Some("R".to_string())][leg[v] as usize].clone());
+            let (g, findings) = analyse(&m.view(), &sp.view(), &pl.view(), &lg.view(), BuildOptions::default()).unwrap();
+            let g = g.unwrap();
+            let ancestors = |parent: &[u32], mut v: u32| {
+                let mut up = vec![v];
+                while parent[v as usize] != NONE {
+                    v = parent[v as usize];
+                    up.push(v);
+                }
+                up
+            };
+            let tree = g.tree(Tree::Placement);
+            let (pre, size) = tree.preorder_cached();
+            let mut expect_warned = Vec::new();
+            for v in 0..n {
+                let row = row_of[v];
+                let depth = |parent: &[u32]| ancestors(parent, v as u32).len() as u32 - 1;
+                assert_eq!(g.tree(Tree::Sponsor).depth()[row], depth(&sponsor), "case {case}");
+                assert_eq!(tree.depth()[row], depth(&placement), "case {case}");
+                for a in 0..n {
+                    let is_ancestor = ancestors(&placement, v as u32).contains(&(a as u32));
+                    let (ra, rv) = (row_of[a], row);
+                    assert_eq!(pre[ra] <= pre[rv] && pre[rv] < pre[ra] + size[ra], is_ancestor, "case {case}");
+                }
+                if v > 0 && !ancestors(&placement, placement[v]).contains(&sponsor[v]) {
+                    expect_warned.push(row);
+                }
+            }
+            expect_warned.sort();
+            let warned: Vec<usize> = findings
+                .iter()
+                .filter(|f| f.code == Code::PlacementOutsideSponsorLine)
+                .map(|f| f.row.unwrap())
+                .collect();
+            assert_eq!(warned, expect_warned, "case {case}");
+            assert_eq!(findings.len(), warned.len(), "case {case}: {findings:?}");
+        }
     }
 }
 
