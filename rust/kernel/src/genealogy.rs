@@ -56,7 +56,7 @@ pub struct TreeIndex {
     pub(crate) rows_topological: bool,
     order: OnceLock<Vec<u32>>,
     children: OnceLock<(Vec<u32>, Vec<u32>)>,
-    preorder: OnceLock<(Vec<u32>, Vec<u32>)>,
+    preorder: OnceLock<Vec<Interval>>,
 }
 
 impl TreeIndex {
@@ -118,9 +118,10 @@ impl TreeIndex {
         }
     }
 
-    /// `(pre, size)` of [`Self::preorder`], computed once.
-    pub(crate) fn preorder_cached(&self) -> &(Vec<u32>, Vec<u32>) {
-        self.preorder.get_or_init(|| preorder_of(&self.parent, (!self.rows_topological).then(|| self.order())))
+    /// The pre-order [`Interval`]s of every member, computed once; `legs` (the placement tree's) number
+    /// left children first. The placement tree's are computed with its legs while the genealogy is built.
+    pub(crate) fn intervals(&self, legs: Option<&[u8]>) -> &[Interval] {
+        self.preorder.get_or_init(|| preorder_of(&self.parent, (!self.rows_topological).then(|| self.order()), legs))
     }
 
     /// Children of `member` in row order.
@@ -212,54 +213,81 @@ fn depths_in_row_order(parent: &[u32]) -> Vec<u32> {
     depth
 }
 
-/// Pre-order numbers and subtree sizes of an acyclic `parent` without recursion or child lists: `a` is
-/// an ancestor-or-self of `b` iff `pre[a] <= pre[b] < pre[a] + size[a]`. `order` is a top-down order,
-/// `None` when row order is one.
-fn preorder_of(parent: &[u32], order: Option<&[u32]>) -> (Vec<u32>, Vec<u32>) {
+/// A member's pre-order number and subtree size (itself included) in one tree, and the size of its left
+/// subtree where the tree has legs: `a` is an ancestor-or-self of `b` iff `a.pre <= b.pre < a.pre +
+/// a.size`, and with legs `b` is in `a`'s left subtree iff `a.pre < b.pre <= a.pre + a.left`. One
+/// 16-byte entry, so one cache line answers both questions about a random member.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C, align(16))]
+pub(crate) struct Interval {
+    pub(crate) pre: u32,
+    pub(crate) size: u32,
+    pub(crate) left: u32,
+}
+
+impl Interval {
+    /// Whether the member numbered `pre` is in this member's subtree, itself included.
+    #[inline]
+    pub(crate) fn holds(&self, pre: u32) -> bool {
+        self.pre <= pre && pre < self.pre + self.size
+    }
+}
+
+/// Pre-order intervals of an acyclic `parent` without recursion or child lists (see [`Interval`]).
+/// `order` is a top-down order, `None` when row order is one. With `legs`, a left child is numbered
+/// before its right sibling (a member has at most one of each), so the left subtree is one interval;
+/// without, children take numbers in visiting order.
+fn preorder_of(parent: &[u32], order: Option<&[u32]>, legs: Option<&[u8]>) -> Vec<Interval> {
     let n = parent.len();
-    let mut size = vec![1u32; n];
-    let mut pre = vec![0u32; n];
-    // Each member takes the next free number under its parent, then leaves room for its subtree.
-    let mut next_free = vec![0u32; n];
-    let mut next_root = 0u32;
-    match order {
-        None => {
-            for v in (0..n).rev() {
-                if v >= AHEAD {
-                    prefetch_parent_entry(parent, v - AHEAD, &size);
-                }
-                let p = parent[v];
-                if p != NONE {
-                    size[p as usize] += size[v];
-                }
-            }
-            for v in 0..n {
-                prefetch_parent_entry(parent, v + AHEAD, &next_free);
-                let p = parent[v];
-                let slot = if p == NONE { &mut next_root } else { &mut next_free[p as usize] };
-                pre[v] = *slot;
-                *slot += size[v];
-                next_free[v] = pre[v] + 1;
-            }
+    let mut iv = vec![Interval { pre: 0, size: 1, left: 0 }; n];
+    // The i-th member top-down.
+    let visit = |i: usize| order.map_or(i, |o| o[i] as usize);
+    let is_left = |v: usize| legs.is_some_and(|l| l[v] == Leg::Left as u8);
+    let prefetch_ahead = |iv: &[Interval], i: usize| {
+        if order.is_none() {
+            prefetch_parent_entry(parent, i, iv);
         }
-        Some(order) => {
-            for &v in order.iter().rev() {
-                let p = parent[v as usize];
-                if p != NONE {
-                    size[p as usize] += size[v as usize];
-                }
-            }
-            for &v in order {
-                let v = v as usize;
-                let p = parent[v];
-                let slot = if p == NONE { &mut next_root } else { &mut next_free[p as usize] };
-                pre[v] = *slot;
-                *slot += size[v];
-                next_free[v] = pre[v] + 1;
+    };
+    // Sizes bottom-up: a member's size is final once every child has folded into it.
+    for i in (0..n).rev() {
+        if i >= AHEAD {
+            prefetch_ahead(&iv, i - AHEAD);
+        }
+        let v = visit(i);
+        let p = parent[v];
+        if p != NONE {
+            let size = iv[v].size;
+            let up = &mut iv[p as usize];
+            up.size += size;
+            if is_left(v) {
+                up.left = size;
             }
         }
     }
-    (pre, size)
+    // Numbers top-down: a left child (or, without legs, each child in turn) starts right after its
+    // parent; a right child after the parent's left subtree.
+    let mut next_root = 0u32;
+    let mut next_free: Vec<u32> = if legs.is_some() { Vec::new() } else { vec![0; n] };
+    for i in 0..n {
+        prefetch_ahead(&iv, i + AHEAD);
+        let v = visit(i);
+        let p = parent[v];
+        let pre = if p == NONE {
+            let pre = next_root;
+            next_root += iv[v].size;
+            pre
+        } else if legs.is_some() {
+            let up = iv[p as usize];
+            up.pre + 1 + if is_left(v) { 0 } else { up.left }
+        } else {
+            let slot = &mut next_free[p as usize];
+            let pre = iv[p as usize].pre + 1 + *slot;
+            *slot += iv[v].size;
+            pre
+        };
+        iv[v].pre = pre;
+    }
+    iv
 }
 
 /// A validated genealogy: both trees whole (every member reaches a root in each), binary slots unique.
@@ -490,7 +518,7 @@ fn analyse<K: KeyColumn, O: Offset>(
                 let (depth, findings) = depths(&placement_parent, Tree::Placement, member_id);
                 let pre = findings.is_empty().then(|| {
                     let order = (!parents_precede(&placement_parent)).then(|| order_by_depth(&depth));
-                    let pre = preorder_of(&placement_parent, order.as_deref());
+                    let pre = preorder_of(&placement_parent, order.as_deref(), Some(&legs));
                     (order, pre)
                 });
                 (depth, findings, pre)
@@ -648,7 +676,8 @@ fn check_sponsor_line<K: KeyColumn>(
     member_id: &K,
     findings: &mut Vec<Finding>,
 ) {
-    let (pre, size) = placement.preorder_cached();
+    // Built with the legs in `analyse`; the order of siblings does not matter here.
+    let iv = placement.intervals(None);
     const CHUNK: usize = 1 << 14;
     let n = sponsor.len();
     let sponsor_parent = &sponsor.parent;
@@ -658,16 +687,12 @@ fn check_sponsor_line<K: KeyColumn>(
             let rows = chunk * CHUNK..((chunk + 1) * CHUNK).min(n);
             let end = rows.end;
             rows.filter(move |&row| {
-                prefetch_parent_entry(&sponsor_parent[..end], row + AHEAD, pre);
-                prefetch_parent_entry(&sponsor_parent[..end], row + AHEAD, size);
+                prefetch_parent_entry(&sponsor_parent[..end], row + AHEAD, iv);
                 let s = sponsor_parent[row];
                 // The placement parent is in the sponsor's placement subtree (sponsor included) iff the
-                // member is strictly below its sponsor there: one row's own pre-order number, read in
-                // row order, against the sponsor's interval.
-                s != NONE && placement.parent[row] != NONE && {
-                    let s = s as usize;
-                    !(pre[s] < pre[row] && pre[row] < pre[s] + size[s])
-                }
+                // member is strictly below its sponsor there: the member's own number, read in row
+                // order, against the sponsor's interval (the member is not its own sponsor).
+                s != NONE && placement.parent[row] != NONE && !iv[s as usize].holds(iv[row].pre)
             })
         })
         .map(|row| {
@@ -857,6 +882,7 @@ mod tests {
     /// Random trees, rows in creation order (the one-pass paths) and shuffled (the walk and the order):
     /// depths, pre-order intervals and the sponsor-line warnings against walks up the parent chains.
     #[test]
+    #[allow(clippy::needless_range_loop)] // rows and members are two index spaces here
     fn depths_preorder_and_sponsor_line_against_naive_walks() {
         let mut rng = crate::rng::SplitMix64::new(11);
         for case in 0..200 {
@@ -900,7 +926,7 @@ mod tests {
                 up
             };
             let tree = g.tree(Tree::Placement);
-            let (pre, size) = tree.preorder_cached();
+            let iv = tree.intervals(None);
             let mut expect_warned = Vec::new();
             for v in 0..n {
                 let row = row_of[v];
@@ -910,7 +936,10 @@ mod tests {
                 for a in 0..n {
                     let is_ancestor = ancestors(&placement, v as u32).contains(&(a as u32));
                     let (ra, rv) = (row_of[a], row);
-                    assert_eq!(pre[ra] <= pre[rv] && pre[rv] < pre[ra] + size[ra], is_ancestor, "case {case}");
+                    assert_eq!(iv[ra].holds(iv[rv].pre), is_ancestor, "case {case}");
+                    // Left subtree: the left child of `a` and its descendants.
+                    let in_left = ancestors(&placement, v as u32).iter().any(|&x| placement[x as usize] == a as u32 && leg[x as usize] == 1);
+                    assert_eq!(iv[ra].pre < iv[rv].pre && iv[rv].pre <= iv[ra].pre + iv[ra].left, in_left, "case {case}");
                 }
                 if v > 0 && !ancestors(&placement, placement[v]).contains(&sponsor[v]) {
                     expect_warned.push(row);

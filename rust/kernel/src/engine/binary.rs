@@ -8,7 +8,8 @@ use crate::genealogy::{Genealogy, Leg, Tree, NONE};
 pub(super) struct Prepared {
     new_left: Vec<i64>,
     new_right: Vec<i64>,
-    sponsored_legs: Option<(Vec<bool>, Vec<bool>)>,
+    /// Per member: bit 1, an active member it sponsored is in its left placement subtree; bit 2, right.
+    sponsored_legs: Option<Vec<u8>>,
 }
 
 pub(super) fn prepare(genealogy: &Genealogy, rule: &BinaryRule, input: &PeriodInput<'_>, active: &[bool]) -> Result<Prepared> {
@@ -48,7 +49,7 @@ pub(super) fn run(
         }
         let tier = input.tier.map_or(NO_VALUE, |t| t[m]);
         let qualified = (!rule.requires_active || active[m])
-            && sponsored_legs.as_ref().is_none_or(|(l, r)| l[m] && r[m])
+            && sponsored_legs.as_ref().is_none_or(|legs| legs[m] == BOTH_LEGS)
             && (!rule.requires_tier || tier != NO_VALUE);
         if qualified {
             let weaker = left.min(right);
@@ -96,45 +97,49 @@ pub(super) fn run(
     Ok(BonusOutput { amount: pay, breakage, carry: Some((next_left, next_right)) })
 }
 
+const LEFT_LEG: u8 = 1;
+const RIGHT_LEG: u8 = 2;
+const BOTH_LEGS: u8 = LEFT_LEG | RIGHT_LEG;
+
 /// For each member, whether its left and right placement subtrees each hold an active member it
-/// personally sponsored. Uses pre-order intervals of the placement tree: O(1) per sponsored member.
-fn sponsored_legs(genealogy: &Genealogy, active: &[bool]) -> (Vec<bool>, Vec<bool>) {
+/// personally sponsored (bits [`LEFT_LEG`], [`RIGHT_LEG`]). Placement intervals numbered left first:
+/// the sponsor's one entry tells on which side the recruit is, O(1) per sponsored member, and the
+/// sponsors' entries are fetched ahead.
+fn sponsored_legs(genealogy: &Genealogy, active: &[bool]) -> Vec<u8> {
     let n = genealogy.len();
     let placement = genealogy.tree(Tree::Placement);
-    let (pre, size) = placement.preorder_cached();
-    let mut child = vec![[NONE; 2]; n];
-    for (v, (&p, &leg)) in placement.parent().iter().zip(genealogy.leg()).enumerate() {
-        if p != NONE {
-            child[p as usize][(leg == Leg::Right as u8) as usize] = v as u32;
-        }
-    }
-    let inside = |top: u32, v: usize| top != NONE && {
-        let t = top as usize;
-        pre[t] <= pre[v] && pre[v] < pre[t] + size[t]
-    };
-    let mut left = vec![false; n];
-    let mut right = vec![false; n];
-    let placement_parent = placement.parent();
     let legs = genealogy.leg();
-    for (v, &s) in genealogy.tree(Tree::Sponsor).parent().iter().enumerate() {
+    let iv = placement.intervals(Some(legs));
+    let placement_parent = placement.parent();
+    let sponsor_parent = genealogy.tree(Tree::Sponsor).parent();
+    let mut flags = vec![0u8; n];
+    const AHEAD: usize = 16;
+    for v in 0..n {
+        if let Some(&s) = sponsor_parent.get(v + AHEAD) {
+            if s != NONE && active[v + AHEAD] {
+                crate::id_index::prefetch(&iv[s as usize]);
+                crate::id_index::prefetch(&flags[s as usize]);
+            }
+        }
+        let s = sponsor_parent[v];
         if s == NONE || !active[v] {
             continue;
         }
-        if placement_parent[v] == s {
+        let bit = if placement_parent[v] == s {
             // Placed right under its sponsor (the common case): the leg says which side.
-            if legs[v] == Leg::Left as u8 {
-                left[s as usize] = true;
+            if legs[v] == Leg::Left as u8 { LEFT_LEG } else { RIGHT_LEG }
+        } else {
+            let top = iv[s as usize];
+            let pre = iv[v].pre;
+            if top.pre < pre && pre <= top.pre + top.left {
+                LEFT_LEG
+            } else if top.pre + top.left < pre && pre < top.pre + top.size {
+                RIGHT_LEG
             } else {
-                right[s as usize] = true;
+                0
             }
-            continue;
-        }
-        let s = s as usize;
-        if inside(child[s][0], v) {
-            left[s] = true;
-        } else if inside(child[s][1], v) {
-            right[s] = true;
-        }
+        };
+        flags[s as usize] |= bit;
     }
-    (left, right)
+    flags
 }

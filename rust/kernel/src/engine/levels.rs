@@ -1,6 +1,6 @@
 //! Unilevel and matching ("Unilevel bonus", "Matching bonus"; plan v2 `requires_active`): each member's
 //! base pays up its sponsor line, one rate per level, summed per earner as numerators and rounded once.
-use super::rounding::to_minor;
+use super::rounding::to_minor_all;
 use super::{BonusOutput, LevelRule, PlanSpec};
 use crate::error::Result;
 use crate::genealogy::{Genealogy, Tree, NONE};
@@ -119,26 +119,11 @@ fn level_sums<A: Numerator>(
                 reached.fill(A::default());
             }
         }
-        let mut any = false;
-        let mut scatter = |value: &dyn Fn(usize) -> i128| {
-            for c in 0..n {
-                // The targets are random rows: fetch a few iterations ahead.
-                if c + 16 < n && up[c + 16] != NONE {
-                    crate::id_index::prefetch(&reached[up[c + 16] as usize]);
-                }
-                let x = value(c);
-                let u = up[c];
-                if x != 0 && u != NONE {
-                    reached[u as usize].add(x);
-                    any = true;
-                }
-            }
-        };
-        if k == 0 {
-            scatter(&|c| i128::from(base[c]));
+        let any = if k == 0 {
+            scatter(up, &mut reached, |c| i128::from(base[c]))
         } else {
-            scatter(&|c| below[c].get());
-        }
+            scatter(up, &mut reached, |c| below[c].get())
+        };
         if !any {
             break;
         }
@@ -156,12 +141,37 @@ fn level_sums<A: Numerator>(
             }
         }
     }
-    use rayon::prelude::*;
-    let amount = numerators
-        .par_iter()
-        .with_min_len(1 << 16)
-        .enumerate()
-        .map(|(row, &x)| to_minor(x.get(), plan.rounding, || format!("level bonus of member row {row}")))
-        .collect::<Result<Vec<i64>>>()?;
+    let amount = to_minor_all(&numerators, A::get, plan.rounding, |row| format!("level bonus of member row {row}"))?;
     Ok(BonusOutput { amount, breakage, carry: None })
+}
+
+/// Adds each member's non-zero `value` to the entry of the member occupying its first level (`up`), and
+/// says whether anything was added. The targets are random rows, so they are fetched ahead; only the
+/// members with something to add are fetched: most bases are sparse (matching pays on the few binary
+/// earners, and each deeper level reaches fewer members).
+fn scatter<A: Numerator>(up: &[u32], reached: &mut [A], value: impl Fn(usize) -> i128) -> bool {
+    const BLOCK: usize = 4096;
+    const AHEAD: usize = 16;
+    let mut pending: Vec<(u32, i128)> = Vec::with_capacity(BLOCK);
+    let mut any = false;
+    for start in (0..up.len()).step_by(BLOCK) {
+        pending.clear();
+        for (c, &u) in up.iter().enumerate().skip(start).take(BLOCK) {
+            if u != NONE {
+                let x = value(c);
+                if x != 0 {
+                    pending.push((u, x));
+                }
+            }
+        }
+        any |= !pending.is_empty();
+        for i in 0..pending.len() {
+            if let Some(&(ahead, _)) = pending.get(i + AHEAD) {
+                crate::id_index::prefetch(&reached[ahead as usize]);
+            }
+            let (u, x) = pending[i];
+            reached[u as usize].add(x);
+        }
+    }
+    any
 }

@@ -1,11 +1,21 @@
 //! Paid-as ranks, bottom-up over the sponsor tree ("Ranks"; plan v2 "Rank overrides and assigned ranks").
 use super::{PlanSpec, NO_VALUE};
-use crate::error::Result;
+use crate::error::{KernelError, Result};
 use crate::genealogy::{Genealogy, Tree, NONE};
-use crate::rollup::RollupOp;
+
+/// What each member passes up the sponsor tree, in one 16-byte entry so that a child's or a parent's
+/// figures are one cache line: group PV so far (final once every child has folded in) and the highest
+/// paid-as rank in the subtree.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(16))]
+struct Upward {
+    group_pv: i64,
+    best: u16,
+}
 
 /// Each member's paid-as rank index. Children are resolved before parents, since a parent's `legs`
-/// requirement reads the highest paid-as rank in each child's subtree.
+/// requirement reads the highest paid-as rank in each child's subtree; group PV (a leg's PV is its top
+/// member's group PV) is summed in the same pass.
 pub(super) fn resolve(
     genealogy: &Genealogy,
     plan: &PlanSpec,
@@ -20,28 +30,36 @@ pub(super) fn resolve(
         // Ranks on the member's own PV only (many package plans): no tree walk, every core.
         return Ok(own_ranks(plan, pv, status_active, rank_override));
     }
-    // A leg's PV is its top member's group PV (subtree sum).
-    let group_pv = if needs_gv { genealogy.rollup(Tree::Sponsor, RollupOp::Sum, Some(pv))? } else { Vec::new() };
+    let mut up: Vec<Upward> = pv.iter().map(|&group_pv| Upward { group_pv, best: 0 }).collect();
     let mut paid_as = vec![0u16; n];
-    // Highest paid-as rank anywhere in each member's subtree, pushed up from children as they finish.
-    let mut subtree_best = vec![0u16; n];
     let parent = tree.parent();
     let ranks = &plan.ranks;
     // Per rank, reused for every member: still a candidate, capped leg sum, legs holding leg_rank.
     let mut candidate = vec![false; ranks.len()];
     let mut counted = vec![0i128; ranks.len()];
     let mut qualifying = vec![0u32; ranks.len()];
+    // Below every earnable rank's PV or group PV, or inactive: rank 0 without the loops (most members).
+    let lowest_pv = ranks.iter().skip(1).filter(|r| !r.assigned).map(|r| r.min_pv.unwrap_or(i64::MIN)).min();
+    let lowest_gv = ranks.iter().skip(1).filter(|r| !r.assigned).map(|r| r.min_gv.unwrap_or(i64::MIN)).min();
     let ahead = tree.rows_topological();
+    let mut overflow = None;
     tree.for_each_bottom_up(|v| {
-        // Each member ends by writing its parent's subtree_best: in row order (bottom-up = descending
-        // rows) the parents of members a few rows ahead are known, so their lines are fetched early.
-        if ahead && v >= 16 && parent[v - 16] != NONE {
-            crate::id_index::prefetch(&subtree_best[parent[v - 16] as usize]);
+        if overflow.is_some() {
+            return;
         }
+        // Each member ends by folding into its parent: in row order (bottom-up = descending rows) the
+        // parents of members a few rows ahead are known, so their lines are fetched early.
+        if ahead && v >= 16 && parent[v - 16] != NONE {
+            crate::id_index::prefetch(&up[parent[v - 16] as usize]);
+        }
+        let group_pv = up[v].group_pv;
         let overridden = rank_override.map_or(NO_VALUE, |o| o[v]);
         let rank = if overridden != NO_VALUE {
             overridden
-        } else if !status_active[v] {
+        } else if !status_active[v]
+            || lowest_pv.is_none_or(|min| pv[v] < min)
+            || lowest_gv.is_some_and(|min| group_pv < min)
+        {
             0
         } else {
             // Cheap tests first. min(x, cap) ≤ x, so 10000·PV + Σ min(10000·leg, cap) never exceeds
@@ -51,7 +69,7 @@ pub(super) fn resolve(
             for (r, rule) in ranks.iter().enumerate().skip(1) {
                 let ok = !rule.assigned
                     && rule.min_pv.is_none_or(|min| pv[v] >= min)
-                    && rule.min_gv.is_none_or(|min| group_pv[v] >= min);
+                    && rule.min_gv.is_none_or(|min| group_pv >= min);
                 candidate[r] = ok;
                 any |= ok;
                 needs_legs |= ok && (rule.min_gv.is_some() || rule.legs > 0);
@@ -61,14 +79,14 @@ pub(super) fn resolve(
                 counted.iter_mut().for_each(|c| *c = 0);
                 qualifying.iter_mut().for_each(|q| *q = 0);
                 for &c in tree.children(v) {
-                    let leg_pv = 10_000 * i128::from(if needs_gv { group_pv[c as usize] } else { 0 });
-                    let leg_best = subtree_best[c as usize];
+                    let leg = up[c as usize];
+                    let leg_pv = 10_000 * i128::from(leg.group_pv);
                     for (r, rule) in ranks.iter().enumerate().skip(1) {
                         if candidate[r] {
                             if let Some(min_gv) = rule.min_gv {
                                 counted[r] += leg_pv.min(i128::from(min_gv) * i128::from(rule.max_leg_share_bp));
                             }
-                            qualifying[r] += (leg_best >= rule.leg_rank) as u32;
+                            qualifying[r] += (leg.best >= rule.leg_rank) as u32;
                         }
                     }
                 }
@@ -86,13 +104,23 @@ pub(super) fn resolve(
                 .unwrap_or(0) as u16
         };
         paid_as[v] = rank;
-        let best = subtree_best[v].max(rank);
-        subtree_best[v] = best;
+        let best = up[v].best.max(rank);
+        up[v].best = best;
         let p = parent[v];
-        if p != NONE && subtree_best[p as usize] < best {
-            subtree_best[p as usize] = best;
+        if p != NONE {
+            let top = &mut up[p as usize];
+            top.best = top.best.max(best);
+            if needs_gv {
+                match top.group_pv.checked_add(group_pv) {
+                    Some(sum) => top.group_pv = sum,
+                    None => overflow = Some(p as usize),
+                }
+            }
         }
     });
+    if let Some(row) = overflow {
+        return Err(KernelError::Overflow { context: "sponsor subtree sum".into(), row: Some(row) });
+    }
     Ok(paid_as)
 }
 
