@@ -1038,6 +1038,7 @@ mod downline_tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)] // `start` names the walk's first row as well as its slot
     fn nearest_seed_against_a_naive_walk() {
         let mut rng = crate::rng::SplitMix64::new(3);
         for _ in 0..300 {

@@ -192,23 +192,24 @@ pub fn run_period(
     };
     let inner = &genealogy.inner;
     let spec = &plan.spec;
-    let (output, lines) = run_detached(py, || {
+    let (output, lines, column_totals, paid_totals) = run_detached(py, || {
         let output = engine::run_period(inner, spec, &input)?;
         let lines = engine::lines(&output);
-        Ok((output, lines))
+        let column_totals: Vec<i128> = input.columns.iter().map(|c| engine::total(c)).collect();
+        let paid_totals: Vec<i128> = output.bonuses.iter().map(|b| engine::total(&b.amount)).collect();
+        Ok((output, lines, column_totals, paid_totals))
     })?;
     let result = PyDict::new(py);
     let ranks = |v: Vec<u16>| UInt16Array::from(v).into_data().to_pyarrow(py).map(|a| a.unbind());
     result.set_item("paid_as", ranks(output.paid_as)?)?;
     result.set_item("highest", ranks(output.highest)?)?;
     result.set_item("active", BooleanArray::from(output.active).into_data().to_pyarrow(py)?)?;
-    let column_totals: Vec<i128> = input.columns.iter().map(|c| engine::total(c)).collect();
     result.set_item("column_totals", column_totals)?;
     let bonuses = PyList::empty(py);
-    for bonus in output.bonuses {
+    for (bonus, paid_total) in output.bonuses.into_iter().zip(paid_totals) {
         let entry = PyDict::new(py);
         entry.set_item("breakage", bonus.breakage)?;
-        entry.set_item("paid_total", engine::total(&bonus.amount))?;
+        entry.set_item("paid_total", paid_total)?;
         if let Some((l, r)) = bonus.carry {
             entry.set_item("carry", (int64_array(py, l)?, int64_array(py, r)?))?;
         }

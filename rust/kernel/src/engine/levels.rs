@@ -1,6 +1,6 @@
 //! Unilevel and matching ("Unilevel bonus", "Matching bonus"; plan v2 `requires_active`): each member's
 //! base pays up its sponsor line, one rate per level, summed per earner as numerators and rounded once.
-use super::rounding::to_minor_all;
+use super::rounding::to_minor;
 use super::{BonusOutput, LevelRule, PlanSpec};
 use crate::error::Result;
 use crate::genealogy::{Genealogy, Tree, NONE};
@@ -96,6 +96,10 @@ pub(super) fn run(plan: &PlanSpec, rule: &LevelRule, base: &[i64], links: &Links
 /// own base). One scatter pass per level, in any order, so the tree's depth and shape cost nothing; the
 /// numerators are the walk's, grouped by level. Every partial sum is bounded by Σ|base|, every
 /// numerator by Σ|base| × max |rate| (a member's base reaches an upline on one level only).
+///
+/// Each pass reads what reached the members at the level before in row order; it settles their share of
+/// that level on the way (numerator or breakage), and the last level's shares are settled in the pass
+/// that rounds the amounts.
 fn level_sums<A: Numerator>(
     plan: &PlanSpec,
     rule: &LevelRule,
@@ -107,10 +111,22 @@ fn level_sums<A: Numerator>(
     let up = &links.up;
     let mut numerators = vec![A::default(); n];
     let mut breakage = 0i128;
+    // A member's share of what reached it at (1-based) `level`: earned, or, without compression for an
+    // upline that may not earn (it still occupies its level), breakage.
+    let mut settle = |v: usize, x: i128, level: usize, numerators: &mut [A]| {
+        let share = x * i128::from(rule.rates_bp[level - 1]);
+        if links.eligible[v] && deep_enough(rule, paid_as[v], level) {
+            numerators[v].add(share);
+        } else {
+            breakage += share;
+        }
+    };
     // `reached[v]`: the base reaching v at this level; `below`: at the previous one (level 1: `base`).
     let mut reached = vec![A::default(); n];
     let mut below: Vec<A> = Vec::new();
-    for (k, &rate) in rule.rates_bp.iter().enumerate() {
+    // The level whose shares are in `reached` and not yet settled (0: none).
+    let mut unsettled = 0;
+    for k in 0..rule.rates_bp.len() {
         if k > 0 {
             std::mem::swap(&mut below, &mut reached);
             if reached.is_empty() {
@@ -120,36 +136,43 @@ fn level_sums<A: Numerator>(
             }
         }
         let any = if k == 0 {
-            scatter(up, &mut reached, |c| i128::from(base[c]))
+            scatter(up, &mut reached, |c| i128::from(base[c]), |_, _| {})
         } else {
-            scatter(up, &mut reached, |c| below[c].get())
+            scatter(up, &mut reached, |c| below[c].get(), |c, x| settle(c, x, k, &mut numerators))
         };
         if !any {
+            unsettled = 0;
             break;
         }
-        for (v, &x) in reached.iter().enumerate() {
-            let x = x.get();
-            if x == 0 {
-                continue;
-            }
-            let share = x * i128::from(rate);
-            // Without compression an upline that may not earn still occupies its level: breakage.
-            if links.eligible[v] && deep_enough(rule, paid_as[v], k + 1) {
-                numerators[v].add(share);
-            } else {
-                breakage += share;
+        unsettled = k + 1;
+    }
+    let mut amount = vec![0i64; n];
+    for v in 0..n {
+        if unsettled > 0 {
+            let x = reached[v].get();
+            if x != 0 {
+                settle(v, x, unsettled, &mut numerators);
             }
         }
+        let x = numerators[v].get();
+        if x != 0 {
+            amount[v] = to_minor(x, plan.rounding, || format!("level bonus of member row {v}"))?;
+        }
     }
-    let amount = to_minor_all(&numerators, A::get, plan.rounding, |row| format!("level bonus of member row {row}"))?;
     Ok(BonusOutput { amount, breakage, carry: None })
 }
 
 /// Adds each member's non-zero `value` to the entry of the member occupying its first level (`up`), and
-/// says whether anything was added. The targets are random rows, so they are fetched ahead; only the
-/// members with something to add are fetched: most bases are sparse (matching pays on the few binary
-/// earners, and each deeper level reaches fewer members).
-fn scatter<A: Numerator>(up: &[u32], reached: &mut [A], value: impl Fn(usize) -> i128) -> bool {
+/// says whether anything was added; `each` sees every member's non-zero value, in row order. The
+/// targets are random rows, so they are fetched ahead; only the members with something to add are
+/// fetched: most bases are sparse (matching pays on the few binary earners, and each deeper level
+/// reaches fewer members).
+fn scatter<A: Numerator>(
+    up: &[u32],
+    reached: &mut [A],
+    value: impl Fn(usize) -> i128,
+    mut each: impl FnMut(usize, i128),
+) -> bool {
     const BLOCK: usize = 4096;
     const AHEAD: usize = 16;
     let mut pending: Vec<(u32, i128)> = Vec::with_capacity(BLOCK);
@@ -157,9 +180,10 @@ fn scatter<A: Numerator>(up: &[u32], reached: &mut [A], value: impl Fn(usize) ->
     for start in (0..up.len()).step_by(BLOCK) {
         pending.clear();
         for (c, &u) in up.iter().enumerate().skip(start).take(BLOCK) {
-            if u != NONE {
-                let x = value(c);
-                if x != 0 {
+            let x = value(c);
+            if x != 0 {
+                each(c, x);
+                if u != NONE {
                     pending.push((u, x));
                 }
             }

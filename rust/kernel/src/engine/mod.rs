@@ -274,45 +274,41 @@ pub struct Lines {
 
 /// Exact totals (i128) of per-member amounts or volumes, for summaries that must not wrap.
 pub fn total(values: &[i64]) -> i128 {
-    values.iter().map(|&v| i128::from(v)).sum()
+    values.par_chunks(1 << 16).map(|chunk| chunk.iter().map(|&v| i128::from(v)).sum::<i128>()).sum()
 }
 
 pub fn lines(output: &PeriodOutput) -> Lines {
-    // Two passes over blocks of members on every core: count each block's lines, then write each block
-    // at its offset. The order is the sequential one: member row, then bonus in plan order.
+    // One pass over blocks of members on every core, each block's lines gathered on its own (they are
+    // few: most members earn nothing), then joined in block order: the order is the sequential one,
+    // member row, then bonus in plan order.
     const BLOCK: usize = 1 << 16;
     let n = output.paid_as.len();
     let bonuses = &output.bonuses;
-    let blocks: Vec<(usize, usize)> = (0..n.div_ceil(BLOCK)).map(|b| (b * BLOCK, ((b + 1) * BLOCK).min(n))).collect();
-    let counts: Vec<usize> = blocks
-        .par_iter()
-        .map(|&(start, end)| bonuses.iter().map(|b| b.amount[start..end].iter().filter(|&&x| x != 0).count()).sum())
-        .collect();
-    let total: usize = counts.iter().sum();
-    let mut lines = Lines { row: vec![0; total], bonus: vec![0; total], amount: vec![0; total] };
-    let mut parts = Vec::with_capacity(blocks.len());
-    let (mut rows, mut kinds, mut amounts) = (&mut lines.row[..], &mut lines.bonus[..], &mut lines.amount[..]);
-    for (&block, &count) in blocks.iter().zip(&counts) {
-        let (r, rest_r) = rows.split_at_mut(count);
-        let (k, rest_k) = kinds.split_at_mut(count);
-        let (a, rest_a) = amounts.split_at_mut(count);
-        parts.push((block, r, k, a));
-        (rows, kinds, amounts) = (rest_r, rest_k, rest_a);
-    }
-    parts.into_par_iter().for_each(|((start, end), rows, kinds, amounts)| {
-        let mut at = 0;
-        for row in start..end {
-            for (b, bonus) in bonuses.iter().enumerate() {
-                let amount = bonus.amount[row];
-                if amount != 0 {
-                    rows[at] = row as u32;
-                    kinds[at] = b as u16;
-                    amounts[at] = amount;
-                    at += 1;
+    let parts: Vec<Lines> = (0..n.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let mut part = Lines::default();
+            for row in b * BLOCK..((b + 1) * BLOCK).min(n) {
+                for (k, bonus) in bonuses.iter().enumerate() {
+                    let amount = bonus.amount[row];
+                    if amount != 0 {
+                        part.row.push(row as u32);
+                        part.bonus.push(k as u16);
+                        part.amount.push(amount);
+                    }
                 }
             }
-        }
-    });
+            part
+        })
+        .collect();
+    let total: usize = parts.iter().map(|p| p.row.len()).sum();
+    let mut lines =
+        Lines { row: Vec::with_capacity(total), bonus: Vec::with_capacity(total), amount: Vec::with_capacity(total) };
+    for part in parts {
+        lines.row.extend_from_slice(&part.row);
+        lines.bonus.extend_from_slice(&part.bonus);
+        lines.amount.extend_from_slice(&part.amount);
+    }
     lines
 }
 

@@ -53,41 +53,6 @@ pub fn to_minor(numerator: i128, mode: Rounding, what: impl FnOnce() -> String) 
         .map_err(|_| KernelError::Overflow { context: what(), row: None })
 }
 
-/// Every member's numerator to minor units, on every core, written in place into one vector (no
-/// per-block vectors to join); a zero numerator, the common case, skips the rounding. The first member
-/// row (lowest) whose amount does not fit int64 is the error, whatever the scheduling.
-pub fn to_minor_all<A: Copy + Send + Sync>(
-    numerators: &[A],
-    get: impl Fn(A) -> i128 + Sync,
-    mode: Rounding,
-    what: impl Fn(usize) -> String + Sync,
-) -> Result<Vec<i64>> {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 16;
-    let mut amount = vec![0i64; numerators.len()];
-    let failed = amount
-        .par_chunks_mut(CHUNK)
-        .zip(numerators.par_chunks(CHUNK))
-        .enumerate()
-        .filter_map(|(chunk, (out, xs))| {
-            for (i, (slot, &x)) in out.iter_mut().zip(xs).enumerate() {
-                let x = get(x);
-                if x != 0 {
-                    match to_minor(x, mode, String::new) {
-                        Ok(minor) => *slot = minor,
-                        Err(_) => return Some(chunk * CHUNK + i),
-                    }
-                }
-            }
-            None
-        })
-        .min();
-    match failed {
-        Some(row) => Err(KernelError::Overflow { context: what(row), row: None }),
-        None => Ok(amount),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

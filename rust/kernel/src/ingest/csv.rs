@@ -517,7 +517,7 @@ mod tests {
             let mut expect = Vec::new();
             for _ in 0..n {
                 let row: Vec<String> = (0..width).map(|_| format!("v{}", rng.next_u64() % 1000)).collect();
-                text.push_str(if rng.next_u64() % 2 == 0 { "\n" } else { "\r\n" });
+                text.push_str(if rng.next_u64().is_multiple_of(2) { "\n" } else { "\r\n" });
                 text.push_str(&row.join(","));
                 expect.push(row);
             }
