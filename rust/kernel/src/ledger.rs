@@ -298,8 +298,9 @@ impl Linked {
         2 * rayon::current_num_threads().max(1)
     }
     fn rows(&self, part: usize) -> impl Iterator<Item = usize> + '_ {
+        // Multiply-shift rather than a modulo: no division per row and part.
         let parts = self.parts() as u64;
-        self.hashes.iter().enumerate().filter(move |(_, &h)| (h & 0xFFFF_FFFF) % parts == part as u64).map(|(r, _)| r)
+        self.hashes.iter().enumerate().filter(move |(_, &h)| ((h & 0xFFFF_FFFF) * parts) >> 32 == part as u64).map(|(r, _)| r)
     }
 }
 
@@ -365,7 +366,9 @@ pub fn seal(t: &Transactions<'_>, heads: &FxHashMap<&[u8], Head>) -> Result<Seal
         for r in wallets.rows(part) {
             let before = wallets.previous[r];
             let (seq_before, chain_before) = if before == NO_ROW {
-                let head = heads.get(t.wallet(r)).copied().unwrap_or(Head { seq: 0, chain: ZERO });
+                // A first batch has no heads: no wallet id to hash and look up.
+                let known = if heads.is_empty() { None } else { heads.get(t.wallet(r)).copied() };
+                let head = known.unwrap_or(Head { seq: 0, chain: ZERO });
                 (i64::try_from(head.seq).map_err(|_| t.ledger_error(r, "the wallet's head seq leaves int64"))?, head.chain)
             } else {
                 (seq_out.get(before as usize), chain_out.get(before as usize))
