@@ -325,7 +325,8 @@ impl Genealogy {
         if member_id.len() != self.len() {
             return Err(invalid("member_id column is not the one the genealogy was built from"));
         }
-        let links = self.index.resolve(member_id, ids, None);
+        // A built genealogy's ids are unique, so ids in member order may be matched by position.
+        let links = self.index.resolve_ordered(member_id, ids);
         let unknown: Vec<usize> = links.iter().enumerate().filter(|(_, &l)| l == UNKNOWN_LINK).map(|(r, _)| r).collect();
         if !unknown.is_empty() {
             let shown: Vec<String> = unknown.iter().take(DETAIL_IDS).map(|&r| format!("{} (row {r})", ids.display(r))).collect();
