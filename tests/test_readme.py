@@ -33,6 +33,12 @@ def test_quick_start_runs_and_matches_its_comments(monkeypatch: pytest.MonkeyPat
     result2 = namespace["result2"]
     lines2 = [(x["member_id"], x["bonus"], x["amount"]) for x in result2.lines.to_pylist()]  # type: ignore[attr-defined]
     assert lines2 == [("A", "sponsor", 50000), ("A", "match", 80000), ("B", "cashback", 17500)]
+    # The live period: B's order less its return, applied once, is run_period over the net volume.
+    assert namespace["seq"] == 2
+    net = namespace["pa"].table({"member_id": ["B"], "pv": [8000], "bv": [8000]})  # type: ignore[attr-defined]
+    live = namespace["live"].snapshot()  # type: ignore[attr-defined]
+    expected = namespace["mlm_core"].run_period(namespace["plan"], g, net, period="2026-11")  # type: ignore[attr-defined]
+    assert live.lines.equals(expected.lines) and live.ranks.equals(expected.ranks)
     # The wallet block: A's 1040 less a 500 withdrawal, B's 900; the stored ledger verifies.
     balances = {(x["wallet_id"], x["balance_minor"]) for x in namespace["balances"].to_pylist()}  # type: ignore[attr-defined]
     assert balances == {("A", 540), ("B", 900)}

@@ -26,6 +26,7 @@ from .parallel import ParallelRun, parallel_run
 from .periods import assemble_periods
 from .pii import KeyRing
 from .plan import Plan
+from .projection import Projection
 from .reconciliation import Reconciliation, reconcile
 from .store import Store
 
@@ -46,6 +47,7 @@ __all__ = [
     "PiiError",
     "Plan",
     "PlanError",
+    "Projection",
     "Reconciliation",
     "Store",
     "StoreError",

@@ -1,0 +1,285 @@
+"""A live period in memory (issue 11, first step): events are applied as they come, and a snapshot is
+exactly ``run_period`` over the genealogy and every event applied so far.
+
+This step holds the event log (idempotent by ``event_id``, a reason for every rejected event), the
+period's volumes and attributes, and ``snapshot()`` / ``member()`` computed from them. Not yet here:
+``join`` events (they are rejected with a reason saying so), readers concurrent with writers, events
+persisted in the store, and incremental figures between snapshots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _arrow
+from .engine import PeriodResult, run_period
+from .errors import InputError
+from .genealogy import Genealogy
+from .plan import Plan
+
+KINDS = ("order", "return", "join", "status", "tier", "rank_override")
+_INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class _Applied:
+    """Where an applied event is kept: its batch and row, to compare a repeated event_id's fields."""
+
+    seq: int
+    batch: int
+    row: int
+
+
+class Projection:
+    """A live period of ``plan`` over ``genealogy``; ``state`` and ``attributes`` as for ``run_period``.
+
+    >>> from mlm_core import Genealogy, Plan, synth
+    >>> members = synth.network(200, seed=1)
+    >>> live = Projection(Plan.from_toml("[unilevel]\\nrates_bp = [1000]"), Genealogy.from_arrow(members),
+    ...                   period="2026-11")
+    >>> events = pa.table({"event_id": ["e1", "e2"], "kind": ["order", "order"],
+    ...                    "member_id": ["M00000002", "M00000003"], "pv": [5000, 2500], "bv": [4000, 2000]})
+    >>> live.apply(events), live.apply(events), live.rejected.num_rows
+    (2, 2, 0)
+    """
+
+    def __init__(self, plan: Plan, genealogy: Genealogy, *, period: str, state: Any = None,
+                 attributes: Any = None) -> None:
+        self.plan, self.genealogy, self.period, self.state = plan, genealogy, period, state
+        n = len(genealogy)
+        self._columns = plan.volume_columns
+        self._sums = {c: np.zeros(n, dtype=np.int64) for c in self._columns}
+        # Per member: -1 none (the genealogy's status, no tier, no override), else an index.
+        self._status = np.full(n, -1, dtype=np.int8)  # 0: not active, 1: active
+        self._tier = np.full(n, -1, dtype=np.int16)
+        self._rank_override = np.full(n, -1, dtype=np.int16)
+        if attributes is not None:
+            self._set_attributes(_arrow.as_table(attributes, "attributes"))
+        self._seen: dict[str, _Applied] = {}
+        self._batches: list[pa.Table] = []
+        self._seq = 0
+        self._snapshot: tuple[int, PeriodResult] | None = None
+        self.rejected = _rejections([], [], [])
+
+    @property
+    def seq(self) -> int:
+        """The sequence number of the last applied event (0 before any)."""
+        return self._seq
+
+    def apply(self, events: Any) -> int:
+        """Applies an Arrow table of events in row order; returns the sequence number of the last applied
+        event. A repeated ``event_id`` with the same fields is a no-op; with different fields, and any
+        other bad event, it is rejected with a reason (:attr:`rejected`: ``row, event_id, reason``) and the
+        rest are applied."""
+        table = _arrow.as_table(events, "events")
+        for name in ("event_id", "kind", "member_id"):
+            if name not in table.column_names:
+                raise InputError(f"events lack column {name!r}; they have {', '.join(table.column_names)}",
+                                 column=name)
+        allowed = {"event_id", "kind", "member_id", "pv", "bv", *self._columns, "sponsor_id", "placement_id",
+                   "leg", "status", "tier", "rank_override"}
+        unknown = [c for c in table.column_names if c not in allowed]
+        if unknown:
+            raise InputError(f"event column(s) {', '.join(unknown)} are not event fields", column=unknown[0])
+        table = _normalised(table, self._columns)
+        count = table.num_rows
+        event_ids = table.column("event_id").to_pylist()
+        kinds = table.column("kind").to_pylist()
+        reasons: list[str | None] = [None] * count
+        for row, (event_id, kind) in enumerate(zip(event_ids, kinds, strict=True)):
+            if event_id is None:
+                reasons[row] = "event_id is null"
+            elif kind not in KINDS:
+                reasons[row] = f"kind {kind!r} is none of {', '.join(KINDS)}"
+            elif kind == "join":
+                reasons[row] = "join events are not applied yet: this projection's genealogy is fixed"
+        rows = self._member_rows(table, reasons)
+        self._check_fields(table, kinds, reasons)
+        batch = len(self._batches)
+        self._batches.append(table)
+        applied: list[int] = []
+        for row, event_id in enumerate(event_ids):
+            if reasons[row] is not None:
+                continue
+            earlier = self._seen.get(event_id)
+            if earlier is not None:
+                if not _same_fields(self._batches[earlier.batch], earlier.row, table, row):
+                    reasons[row] = f"event_id {event_id!r} was applied (seq {earlier.seq}) with other fields"
+                continue
+            self._seq += 1
+            self._seen[event_id] = _Applied(self._seq, batch, row)
+            applied.append(row)
+        self._apply_rows(table, np.asarray(applied, dtype=np.int64), kinds, rows, reasons)
+        bad = [r for r in range(count) if reasons[r] is not None]
+        self.rejected = _rejections(bad, [event_ids[r] for r in bad], [reasons[r] for r in bad])
+        return self._seq
+
+    def snapshot(self) -> PeriodResult:
+        """The period as ``run_period`` computes it over the genealogy and every event applied so far."""
+        if self._snapshot is not None and self._snapshot[0] == self._seq:
+            return self._snapshot[1]
+        ids = self.genealogy.member_ids
+        volumes = pa.table({"member_id": ids, **{c: pa.array(self._sums[c]) for c in self._columns}})
+        result = run_period(self.plan, self.genealogy, volumes, period=self.period, state=self.state,
+                            attributes=self.attributes())
+        self._snapshot = (self._seq, result)
+        return result
+
+    def attributes(self) -> pa.Table:
+        """Every member's attributes as the events left them (``run_period``'s ``attributes``)."""
+        status = pa.array(np.where(self._status == 1, "active", "inactive"), pa.string())
+        status = pc.if_else(pa.array(self._status >= 0), status, pa.scalar(None, pa.string()))
+
+        def names(codes: np.ndarray, pool: tuple[str, ...]) -> pa.Array:
+            if not pool:
+                return pa.nulls(len(codes), pa.string())
+            taken = pa.array(pool, pa.string()).take(pa.array(np.maximum(codes, 0)))
+            return pc.if_else(pa.array(codes >= 0), taken, pa.scalar(None, pa.string()))
+
+        table = {"member_id": self.genealogy.member_ids, "status": status,
+                 "rank_override": names(self._rank_override, self.plan.rank_names)}
+        if self.plan.tiers:
+            table["tier"] = names(self._tier, self.plan.tiers)
+        return pa.table(table)
+
+    def member(self, member_id: Any) -> dict[str, Any]:
+        """One member's projected figures: its lines, paid-as and highest rank, next state (carries) and
+        ``as_of``, the sequence number of the last event they reflect."""
+        result = self.snapshot()
+        row = int(self.genealogy._rows_of(pa.array([member_id], self.genealogy.member_ids.type),
+                                          "member_id")[0].as_py())
+        lines = result.lines.filter(pc.equal(result.lines.column("member_id").cast(self.genealogy.member_ids.type),
+                                             pa.scalar(member_id, self.genealogy.member_ids.type)))
+        ranks = result.ranks.slice(row, 1).to_pylist()[0]
+        state = result.state.slice(row, 1).to_pylist()[0]
+        return {
+            "member_id": member_id,
+            "lines": {str(b): int(a) for b, a in zip(lines.column("bonus").to_pylist(),
+                                                    lines.column("amount").to_pylist(), strict=True)},
+            "paid_as_rank": ranks["paid_as_rank"],
+            "highest_rank": ranks["highest_rank"],
+            "state": state,
+            "as_of": self._snapshot[0] if self._snapshot else 0,
+        }
+
+    # -- applying ---------------------------------------------------------------------------------------
+
+    def _set_attributes(self, table: pa.Table) -> None:
+        rows = self.genealogy._rows_of(_arrow.column(table, "member_id"), "attributes").to_numpy()
+        if "status" in table.column_names:
+            status = _arrow.column(table, "status").cast(pa.string())
+            given = status.is_valid().to_numpy(zero_copy_only=False)
+            active = pc.fill_null(pc.equal(status, "active"), False).to_numpy(zero_copy_only=False)
+            self._status[rows[given]] = active[given].astype(np.int8)
+        for column, pool, out in (("tier", self.plan.tiers, self._tier),
+                                  ("rank_override", self.plan.rank_names, self._rank_override)):
+            if column in table.column_names:
+                values = _arrow.column(table, column).cast(pa.string())
+                index = pc.index_in(values, value_set=pa.array(pool, pa.string()))
+                out[rows] = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int16)
+
+    def _member_rows(self, table: pa.Table, reasons: list[str | None]) -> np.ndarray:
+        """Each event's member row (-1 where rejected); unknown or null member ids are rejected."""
+        ids = table.column("member_id")
+        rows = np.full(table.num_rows, -1, dtype=np.int64)
+        wanted = np.asarray([r is None for r in reasons]) & ids.is_valid().to_numpy(zero_copy_only=False)
+        for row in np.flatnonzero(~ids.is_valid().to_numpy(zero_copy_only=False)):
+            if reasons[row] is None:
+                reasons[row] = "member_id is null"
+        at = np.flatnonzero(wanted)
+        subset = ids.take(pa.array(at))
+        try:
+            found = self.genealogy._rows_of(subset, "member_id").to_numpy()
+        except InputError as exc:
+            unknown = np.asarray(exc.rows, dtype=np.int64)
+            for i in unknown:
+                reasons[at[i]] = f"member_id {subset[int(i)].as_py()!r} is no member of the genealogy"
+            keep = np.setdiff1d(np.arange(len(at)), unknown)
+            at = at[keep]
+            found = self.genealogy._rows_of(subset.take(pa.array(keep)), "member_id").to_numpy()
+        rows[at] = found
+        return rows
+
+    def _check_fields(self, table: pa.Table, kinds: list[Any], reasons: list[str | None]) -> None:
+        volumes = {c: table.column(c).to_pylist() for c in self._columns}
+        fields = {c: table.column(c).to_pylist() for c in ("status", "tier", "rank_override")}
+        for row, kind in enumerate(kinds):
+            if reasons[row] is not None:
+                continue
+            if kind in ("order", "return"):
+                negative = [c for c in self._columns if (volumes[c][row] or 0) < 0]
+                if negative:
+                    reasons[row] = (f"{kind} has negative {', '.join(negative)}: amounts are given positive "
+                                    f"(a return takes them back)")
+            elif kind == "status" and fields["status"][row] is None:
+                reasons[row] = "status event without a status"
+            elif kind == "tier" and fields["tier"][row] is not None and fields["tier"][row] not in self.plan.tiers:
+                reasons[row] = f"tier {fields['tier'][row]!r} is no tier of the plan"
+            elif (kind == "rank_override" and fields["rank_override"][row] is not None
+                  and fields["rank_override"][row] not in self.plan.rank_names):
+                reasons[row] = f"rank {fields['rank_override'][row]!r} is no rank of the plan"
+
+    def _apply_rows(self, table: pa.Table, applied: np.ndarray, kinds: list[Any], rows: np.ndarray,
+                    reasons: list[str | None]) -> None:
+        kind = np.asarray(kinds, dtype=object)[applied] if len(applied) else np.asarray([], dtype=object)
+        member = rows[applied]
+        volume = (kind == "order") | (kind == "return")
+        sign = np.where(kind == "return", -1, 1)
+        for c in self._columns:
+            values = table.column(c).fill_null(0).to_numpy(zero_copy_only=False)[applied][volume] * sign[volume]
+            target = member[volume]
+            totals = self._sums[c]
+            # Exact in int64 while the totals stay far from its bounds; else the same sums in Python ints.
+            if not len(values):
+                continue
+            largest = max(abs(int(values.min())), abs(int(values.max())))
+            reached = max(abs(int(totals[target].min())), abs(int(totals[target].max())))
+            if largest * len(values) + reached < 2**62:
+                np.add.at(totals, target, values)
+            else:
+                for m, v in zip(target.tolist(), values.tolist(), strict=True):
+                    total = int(totals[m]) + v
+                    if abs(total) > _INT64_MAX:
+                        raise InputError(f"{c} total of member row {m} would leave int64", column=c)
+                    totals[m] = total
+        for name, out, pool in (("status", self._status, None), ("tier", self._tier, self.plan.tiers),
+                                ("rank_override", self._rank_override, self.plan.rank_names)):
+            pick = kind == name
+            if not pick.any():
+                continue
+            values = table.column(name).to_pylist()
+            for r, m in zip(applied[pick].tolist(), member[pick].tolist(), strict=True):
+                value = values[r]
+                if pool is None:
+                    out[m] = 1 if value == "active" else 0
+                else:
+                    out[m] = -1 if value is None else pool.index(value)
+
+
+def _normalised(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
+    """The event table with every field column present (nulls where absent) and text as strings."""
+    out: dict[str, pa.Array | pa.ChunkedArray] = {}
+    n = table.num_rows
+    for name in ("event_id", "kind", "member_id"):
+        column = table.column(name)
+        out[name] = column if name == "member_id" else column.cast(pa.string())
+    for name in columns:
+        out[name] = (_arrow.int64_array(_arrow.column(table, name), f"events.{name}", allow_bool=False)
+                     if name in table.column_names else pa.nulls(n, pa.int64()))
+    for name in ("sponsor_id", "placement_id", "leg", "status", "tier", "rank_override"):
+        out[name] = table.column(name).cast(pa.string()) if name in table.column_names else pa.nulls(n, pa.string())
+    return pa.table(out).combine_chunks()
+
+
+def _same_fields(a: pa.Table, row_a: int, b: pa.Table, row_b: int) -> bool:
+    return bool(a.slice(row_a, 1).to_pylist()[0] == b.slice(row_b, 1).to_pylist()[0])
+
+
+def _rejections(rows: list[int], event_ids: list[Any], reasons: list[Any]) -> pa.Table:
+    return pa.table({"row": pa.array(rows, pa.int64()), "event_id": pa.array(event_ids, pa.string()),
+                     "reason": pa.array(reasons, pa.string())})
