@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from mlm_core import Genealogy, Plan, run_period, synth
+from mlm_core import AmountOverflowError, Genealogy, Plan, run_period, synth
 from mlm_core.projection import Projection
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
@@ -133,3 +133,31 @@ def test_repeated_event_ids_and_bad_events(company: tuple[pa.Table, Genealogy]) 
     assert live.snapshot().lines.equals(run_period(plan, genealogy, volumes, period="2026-11").lines)
     row = live.member("M00000004")
     assert row["as_of"] == 2 and row["member_id"] == "M00000004"
+
+
+def test_a_total_that_would_leave_int64_is_rejected_and_the_rest_applied(
+        company: tuple[pa.Table, Genealogy]) -> None:
+    _, genealogy = company
+    plan = Plan.from_toml(SPEC / "example-plan.toml")
+    live = Projection(plan, genealogy, period="2026-11")
+    big = 2**63 - 10
+    assert live.apply(_table([{"event_id": "A", "kind": "order", "member_id": "M00000005", "pv": big, "bv": 0}])) == 1
+    batch = [
+        {"event_id": "B", "kind": "order", "member_id": "M00000005", "pv": 5, "bv": 0},   # big + 5: fits
+        {"event_id": "C", "kind": "order", "member_id": "M00000005", "pv": 5, "bv": 0},   # big + 10: does not
+        {"event_id": "C", "kind": "order", "member_id": "M00000005", "pv": 5, "bv": 0},   # its repeat
+        {"event_id": "D", "kind": "return", "member_id": "M00000005", "pv": 7, "bv": 0},  # big - 2
+        {"event_id": "E", "kind": "order", "member_id": "M00000006", "pv": 100, "bv": 80},
+    ]
+    assert live.apply(_table(batch)) == 4  # A, B, D, E
+    rejected = live.rejected.to_pylist()
+    assert [(r["row"], r["event_id"]) for r in rejected] == [(1, "C"), (2, "C")]
+    assert rejected[0]["reason"] == "it would take the pv total of member 'M00000005' out of int64"
+    assert rejected[1]["reason"] == rejected[0]["reason"]
+    # The totals fit, but their group PV does not: the snapshot fails as run_period does on those volumes.
+    volumes = pa.table({"member_id": ["M00000005", "M00000006"], "pv": [big + 5 - 7, 100], "bv": [0, 80]})
+    with pytest.raises(AmountOverflowError) as expected:
+        run_period(plan, genealogy, volumes, period="2026-11")
+    with pytest.raises(AmountOverflowError) as got:
+        live.snapshot()
+    assert str(got.value) == str(expected.value)

@@ -100,9 +100,11 @@ class Projection:
                 reasons[row] = "join events are not applied yet: this projection's genealogy is fixed"
         rows = self._member_rows(table, reasons)
         self._check_fields(table, kinds, reasons)
-        batch = len(self._batches)
-        self._batches.append(table)
-        applied: list[int] = []
+        # First occurrences are applied; a repeat of an earlier batch's event is compared with it, a repeat
+        # within this batch follows its first occurrence (applied, or rejected for the same reason).
+        fresh: list[int] = []
+        first_in_batch: dict[str, int] = {}
+        repeats: list[tuple[int, int]] = []
         for row, event_id in enumerate(event_ids):
             if reasons[row] is not None:
                 continue
@@ -110,11 +112,24 @@ class Projection:
             if earlier is not None:
                 if not _same_fields(self._batches[earlier.batch], earlier.row, table, row):
                     reasons[row] = f"event_id {event_id!r} was applied (seq {earlier.seq}) with other fields"
-                continue
+            elif event_id in first_in_batch:
+                repeats.append((row, first_in_batch[event_id]))
+            else:
+                first_in_batch[event_id] = row
+                fresh.append(row)
+        self._reject_overflows(table, fresh, kinds, rows, reasons)
+        for row, first in repeats:
+            if reasons[first] is not None:
+                reasons[row] = reasons[first]
+            elif not _same_fields(table, first, table, row):
+                reasons[row] = f"event_id {event_ids[row]!r} is repeated in this batch with other fields"
+        batch = len(self._batches)
+        self._batches.append(table)
+        applied = [row for row in fresh if reasons[row] is None]
+        for row in applied:
             self._seq += 1
-            self._seen[event_id] = _Applied(self._seq, batch, row)
-            applied.append(row)
-        self._apply_rows(table, np.asarray(applied, dtype=np.int64), kinds, rows, reasons)
+            self._seen[event_ids[row]] = _Applied(self._seq, batch, row)
+        self._apply_rows(table, np.asarray(applied, dtype=np.int64), kinds, rows)
         bad = [r for r in range(count) if reasons[r] is not None]
         self.rejected = _rejections(bad, [event_ids[r] for r in bad], [reasons[r] for r in bad])
         return self._seq
@@ -224,29 +239,40 @@ class Projection:
                   and fields["rank_override"][row] not in self.plan.rank_names):
                 reasons[row] = f"rank {fields['rank_override'][row]!r} is no rank of the plan"
 
-    def _apply_rows(self, table: pa.Table, applied: np.ndarray, kinds: list[Any], rows: np.ndarray,
-                    reasons: list[str | None]) -> None:
+    def _reject_overflows(self, table: pa.Table, fresh: list[int], kinds: list[Any], rows: np.ndarray,
+                          reasons: list[str | None]) -> None:
+        """Rejects the orders and returns that would take a member's total out of int64, in row order
+        (exact in Python ints, which only run when a bound says int64 could be reached)."""
+        volume = [r for r in fresh if kinds[r] in ("order", "return")]
+        if not volume:
+            return
+        at = np.asarray(volume, dtype=np.int64)
+        for c in self._columns:
+            values = table.column(c).fill_null(0).to_numpy(zero_copy_only=False)[at]
+            totals = self._sums[c][rows[at]]
+            if int(values.max()) * len(values) + max(abs(int(totals.min())), abs(int(totals.max()))) < 2**62:
+                continue
+            running: dict[int, int] = {}
+            for r, v in zip(volume, values.tolist(), strict=True):
+                if reasons[r] is not None:
+                    continue
+                m = int(rows[r])
+                total = running.get(m, int(self._sums[c][m])) + (-v if kinds[r] == "return" else v)
+                if abs(total) > _INT64_MAX:
+                    member = table.column("member_id")[r].as_py()
+                    reasons[r] = f"it would take the {c} total of member {member!r} out of int64"
+                else:
+                    running[m] = total
+
+    def _apply_rows(self, table: pa.Table, applied: np.ndarray, kinds: list[Any], rows: np.ndarray) -> None:
         kind = np.asarray(kinds, dtype=object)[applied] if len(applied) else np.asarray([], dtype=object)
         member = rows[applied]
         volume = (kind == "order") | (kind == "return")
         sign = np.where(kind == "return", -1, 1)
         for c in self._columns:
             values = table.column(c).fill_null(0).to_numpy(zero_copy_only=False)[applied][volume] * sign[volume]
-            target = member[volume]
-            totals = self._sums[c]
-            # Exact in int64 while the totals stay far from its bounds; else the same sums in Python ints.
-            if not len(values):
-                continue
-            largest = max(abs(int(values.min())), abs(int(values.max())))
-            reached = max(abs(int(totals[target].min())), abs(int(totals[target].max())))
-            if largest * len(values) + reached < 2**62:
-                np.add.at(totals, target, values)
-            else:
-                for m, v in zip(target.tolist(), values.tolist(), strict=True):
-                    total = int(totals[m]) + v
-                    if abs(total) > _INT64_MAX:
-                        raise InputError(f"{c} total of member row {m} would leave int64", column=c)
-                    totals[m] = total
+            # No total leaves int64 (checked before), so int64 adds are exact.
+            np.add.at(self._sums[c], member[volume], values)
         for name, out, pool in (("status", self._status, None), ("tier", self._tier, self.plan.tiers),
                                 ("rank_override", self._rank_override, self.plan.rank_names)):
             pick = kind == name
