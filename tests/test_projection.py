@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from mlm_core import AmountOverflowError, Genealogy, Plan, run_period, synth
+from mlm_core import AmountOverflowError, Genealogy, InputError, Plan, run_period, synth
 from mlm_core.projection import Projection
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
@@ -161,3 +161,38 @@ def test_a_total_that_would_leave_int64_is_rejected_and_the_rest_applied(
     with pytest.raises(AmountOverflowError) as got:
         live.snapshot()
     assert str(got.value) == str(expected.value)
+
+
+def test_found_in_review(company: tuple[pa.Table, Genealogy]) -> None:
+    """Inputs a review found mishandled: each now as run_period or the issue expects."""
+    _, genealogy = company
+    plan = Plan.from_toml(SPEC / "example-plan.toml")
+    live = Projection(plan, genealogy, period="2026-11")
+    # An empty batch applies nothing.
+    assert live.apply(_table([])) == 0 and live.rejected.num_rows == 0
+    # A resend that spells an absent amount as 0, or adds a field its kind does not use, is the same event.
+    assert live.apply(pa.table({"event_id": ["S"], "kind": ["status"], "member_id": ["M00000002"],
+                                "status": ["active"]})) == 1
+    assert live.apply(_table([{"event_id": "S", "kind": "status", "member_id": "M00000002", "status": "active",
+                               "pv": 0, "bv": 0}])) == 1
+    assert live.rejected.num_rows == 0
+    # An event rejected for one column's total does not count toward another column's.
+    most = 2**63 - 1
+    assert live.apply(_table([{"event_id": "P", "kind": "order", "member_id": "M00000007", "pv": 0, "bv": most}])) == 2
+    assert live.apply(_table([
+        {"event_id": "Q", "kind": "order", "member_id": "M00000007", "pv": 2**62, "bv": 1},  # bv out
+        {"event_id": "R", "kind": "order", "member_id": "M00000007", "pv": 2**62, "bv": 0},  # pv 2**62: fits
+    ])) == 3
+    assert live.rejected.column("event_id").to_pylist() == ["Q"]
+    # A total of exactly -2**63 is in int64, as run_period takes it.
+    assert live.apply(_table([{"event_id": f"T{i}", "kind": "return", "member_id": "M00000008", "pv": pv, "bv": 0}
+                              for i, pv in enumerate([most, 1])])) == 5
+    assert live.rejected.num_rows == 0
+    # Constructor attributes are checked as run_period checks them.
+    for bad in ({"member_id": ["M00000002"], "rank_override": ["Emperor"]},
+                {"member_id": ["M00000002", "M00000002"], "status": ["active", "inactive"]},
+                {"member_id": ["M00000002"], "colour": ["red"]}):
+        with pytest.raises(InputError):
+            run_period(plan, genealogy, _replayed([], plan)[0], period="2026-11", attributes=pa.table(bad))
+        with pytest.raises(InputError):
+            Projection(plan, genealogy, period="2026-11", attributes=pa.table(bad))

@@ -17,13 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _arrow
-from .engine import PeriodResult, run_period
+from .engine import PeriodResult, _attributes, run_period
 from .errors import InputError
 from .genealogy import Genealogy
 from .plan import Plan
 
 KINDS = ("order", "return", "join", "status", "tier", "rank_override")
 _INT64_MAX = 2**63 - 1
+_INT64_MIN = -(2**63)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Projection:
         self._tier = np.full(n, -1, dtype=np.int16)
         self._rank_override = np.full(n, -1, dtype=np.int16)
         if attributes is not None:
+            # Checked as run_period checks them (columns, ids, repeated members, tiers, ranks).
+            _attributes(plan, genealogy, attributes)
             self._set_attributes(_arrow.as_table(attributes, "attributes"))
         self._seen: dict[str, _Applied] = {}
         self._batches: list[pa.Table] = []
@@ -110,7 +113,8 @@ class Projection:
                 continue
             earlier = self._seen.get(event_id)
             if earlier is not None:
-                if not _same_fields(self._batches[earlier.batch], earlier.row, table, row):
+                before = _fields(self._batches[earlier.batch], earlier.row, self._columns)
+                if before != _fields(table, row, self._columns):
                     reasons[row] = f"event_id {event_id!r} was applied (seq {earlier.seq}) with other fields"
             elif event_id in first_in_batch:
                 repeats.append((row, first_in_batch[event_id]))
@@ -121,7 +125,7 @@ class Projection:
         for row, first in repeats:
             if reasons[first] is not None:
                 reasons[row] = reasons[first]
-            elif not _same_fields(table, first, table, row):
+            elif _fields(table, first, self._columns) != _fields(table, row, self._columns):
                 reasons[row] = f"event_id {event_ids[row]!r} is repeated in this batch with other fields"
         batch = len(self._batches)
         self._batches.append(table)
@@ -202,7 +206,8 @@ class Projection:
         """Each event's member row (-1 where rejected); unknown or null member ids are rejected."""
         ids = table.column("member_id")
         rows = np.full(table.num_rows, -1, dtype=np.int64)
-        wanted = np.asarray([r is None for r in reasons]) & ids.is_valid().to_numpy(zero_copy_only=False)
+        wanted = np.asarray([r is None for r in reasons], dtype=bool) & np.asarray(
+            ids.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         for row in np.flatnonzero(~ids.is_valid().to_numpy(zero_copy_only=False)):
             if reasons[row] is None:
                 reasons[row] = "member_id is null"
@@ -247,22 +252,29 @@ class Projection:
         if not volume:
             return
         at = np.asarray(volume, dtype=np.int64)
-        for c in self._columns:
-            values = table.column(c).fill_null(0).to_numpy(zero_copy_only=False)[at]
+        values = {c: table.column(c).fill_null(0).to_numpy(zero_copy_only=False)[at] for c in self._columns}
+
+        def far_from_bounds(c: str) -> bool:
             totals = self._sums[c][rows[at]]
-            if int(values.max()) * len(values) + max(abs(int(totals.min())), abs(int(totals.max()))) < 2**62:
+            reached = max(abs(int(totals.min())), abs(int(totals.max())))
+            return int(values[c].max()) * len(at) + reached < 2**62
+
+        if all(far_from_bounds(c) for c in self._columns):
+            return
+        # Row by row: an event is taken only if every one of its columns stays in int64.
+        running: dict[tuple[str, int], int] = {}
+        for i, r in enumerate(volume):
+            if reasons[r] is not None:
                 continue
-            running: dict[int, int] = {}
-            for r, v in zip(volume, values.tolist(), strict=True):
-                if reasons[r] is not None:
-                    continue
-                m = int(rows[r])
-                total = running.get(m, int(self._sums[c][m])) + (-v if kinds[r] == "return" else v)
-                if abs(total) > _INT64_MAX:
-                    member = table.column("member_id")[r].as_py()
-                    reasons[r] = f"it would take the {c} total of member {member!r} out of int64"
-                else:
-                    running[m] = total
+            m = int(rows[r])
+            sign = -1 if kinds[r] == "return" else 1
+            totals = {c: running.get((c, m), int(self._sums[c][m])) + sign * int(values[c][i]) for c in self._columns}
+            out = [c for c, total in totals.items() if not _INT64_MIN <= total <= _INT64_MAX]
+            if out:
+                member = table.column("member_id")[r].as_py()
+                reasons[r] = f"it would take the {', '.join(out)} total of member {member!r} out of int64"
+            else:
+                running.update({(c, m): total for c, total in totals.items()})
 
     def _apply_rows(self, table: pa.Table, applied: np.ndarray, kinds: list[Any], rows: np.ndarray) -> None:
         kind = np.asarray(kinds, dtype=object)[applied] if len(applied) else np.asarray([], dtype=object)
@@ -302,8 +314,16 @@ def _normalised(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
     return pa.table(out).combine_chunks()
 
 
-def _same_fields(a: pa.Table, row_a: int, b: pa.Table, row_b: int) -> bool:
-    return bool(a.slice(row_a, 1).to_pylist()[0] == b.slice(row_b, 1).to_pylist()[0])
+def _fields(table: pa.Table, row: int, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    """What an event says, by its kind: a resent event is the same if these are (an absent volume and an
+    explicit 0 are the same amount; fields its kind does not use are not compared)."""
+    kind = table.column("kind")[row].as_py()
+    member = table.column("member_id")[row].as_py()
+    if kind in ("order", "return"):
+        return (kind, member, *[table.column(c)[row].as_py() or 0 for c in columns])
+    if kind == "join":
+        return (kind, member, *[table.column(c)[row].as_py() for c in ("sponsor_id", "placement_id", "leg", "status")])
+    return (kind, member, table.column(kind)[row].as_py() if kind in table.column_names else None)
 
 
 def _rejections(rows: list[int], event_ids: list[Any], reasons: list[Any]) -> pa.Table:
