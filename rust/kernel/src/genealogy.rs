@@ -60,9 +60,9 @@ pub struct TreeIndex {
 }
 
 impl TreeIndex {
-    /// `parent` must be acyclic and `depth` its depths (as `walk_up` computes them).
-    fn new(parent: Vec<u32>, depth: Vec<u32>) -> Self {
-        let rows_topological = parents_precede(&parent);
+    /// `parent` must be acyclic, `depth` its depths and `rows_topological` whether its parents precede
+    /// their children (as [`depths`] computes them).
+    fn new(parent: Vec<u32>, depth: Vec<u32>, rows_topological: bool) -> Self {
         TreeIndex {
             parent,
             depth,
@@ -118,10 +118,11 @@ impl TreeIndex {
         }
     }
 
-    /// The pre-order [`Interval`]s of every member, computed once; `legs` (the placement tree's) number
-    /// left children first. The placement tree's are computed with its legs while the genealogy is built.
-    pub(crate) fn intervals(&self, legs: Option<&[u8]>) -> &[Interval] {
-        self.preorder.get_or_init(|| preorder_of(&self.parent, (!self.rows_topological).then(|| self.order()), legs))
+    /// The pre-order [`Interval`]s of every member, computed once. The placement tree's are computed
+    /// with its legs (left children first) while the genealogy is built; another tree's on first use,
+    /// children numbered in visiting order.
+    pub(crate) fn intervals(&self) -> &[Interval] {
+        self.preorder.get_or_init(|| preorder_of(&self.parent, (!self.rows_topological).then(|| self.order()), None))
     }
 
     /// Children of `member` in row order.
@@ -507,24 +508,26 @@ fn analyse<K: KeyColumn, O: Offset>(
     // The slot check and the two trees' walks are independent: one core each where there are cores. The
     // placement tree's pre-order (the sponsor-line check below and the binary bonus use it) is computed
     // on the same core as its walk, beside the sponsor walk.
-    let ((slot_findings, (sponsor_depth, sponsor_findings)), (placement_depth, placement_findings, placement_pre)) =
-        rayon::join(
-            || {
-                rayon::join(
-                    || check_slots(&placement_parent, &legs, member_id),
-                    || depths(&sponsor_parent, Tree::Sponsor, member_id),
-                )
-            },
-            || {
-                let (depth, findings) = depths(&placement_parent, Tree::Placement, member_id);
-                let pre = findings.is_empty().then(|| {
-                    let order = (!parents_precede(&placement_parent)).then(|| order_by_depth(&depth));
-                    let pre = preorder_of(&placement_parent, order.as_deref(), Some(&legs));
-                    (order, pre)
-                });
-                (depth, findings, pre)
-            },
-        );
+    let (
+        (slot_findings, (sponsor_depth, sponsor_findings, sponsor_topological)),
+        (placement_depth, placement_findings, placement_topological, placement_pre),
+    ) = rayon::join(
+        || {
+            rayon::join(
+                || check_slots(&placement_parent, &legs, member_id),
+                || depths(&sponsor_parent, Tree::Sponsor, member_id),
+            )
+        },
+        || {
+            let (depth, findings, topological) = depths(&placement_parent, Tree::Placement, member_id);
+            let pre = findings.is_empty().then(|| {
+                let order = (!topological).then(|| order_by_depth(&depth));
+                let pre = preorder_of(&placement_parent, order.as_deref(), Some(&legs));
+                (order, pre)
+            });
+            (depth, findings, topological, pre)
+        },
+    );
     findings.extend(slot_findings);
     findings.extend(sponsor_findings);
     findings.extend(placement_findings);
@@ -533,8 +536,8 @@ fn analyse<K: KeyColumn, O: Offset>(
     let genealogy = if fatal {
         None
     } else {
-        let sponsor = TreeIndex::new(sponsor_parent, sponsor_depth);
-        let placement = TreeIndex::new(placement_parent, placement_depth);
+        let sponsor = TreeIndex::new(sponsor_parent, sponsor_depth, sponsor_topological);
+        let placement = TreeIndex::new(placement_parent, placement_depth, placement_topological);
         if let Some((order, pre)) = placement_pre {
             if let Some(order) = order {
                 let _ = placement.order.set(order);
@@ -602,13 +605,14 @@ fn check_roots<K: KeyColumn>(
     }
 }
 
-/// Every member's depth, and each cycle of `parent` as a finding: one forward pass when parents precede
-/// their children (no cycle is then possible), else [`walk_up`].
-fn depths<K: KeyColumn>(parent: &[u32], tree: Tree, member_id: &K) -> (Vec<u32>, Vec<Finding>) {
+/// Every member's depth, each cycle of `parent` as a finding, and whether parents precede their
+/// children: then one forward pass gives the depths (no cycle is possible), else [`walk_up`].
+fn depths<K: KeyColumn>(parent: &[u32], tree: Tree, member_id: &K) -> (Vec<u32>, Vec<Finding>, bool) {
     if parents_precede(parent) {
-        (depths_in_row_order(parent), Vec::new())
+        (depths_in_row_order(parent), Vec::new(), true)
     } else {
-        walk_up(parent, tree, member_id)
+        let (depth, findings) = walk_up(parent, tree, member_id);
+        (depth, findings, false)
     }
 }
 
@@ -677,8 +681,8 @@ fn check_sponsor_line<K: KeyColumn>(
     member_id: &K,
     findings: &mut Vec<Finding>,
 ) {
-    // Built with the legs in `analyse`; the order of siblings does not matter here.
-    let iv = placement.intervals(None);
+    // The order of siblings does not matter here.
+    let iv = placement.intervals();
     const CHUNK: usize = 1 << 14;
     let n = sponsor.len();
     let sponsor_parent = &sponsor.parent;
@@ -927,7 +931,7 @@ mod tests {
                 up
             };
             let tree = g.tree(Tree::Placement);
-            let iv = tree.intervals(None);
+            let iv = tree.intervals();
             let mut expect_warned = Vec::new();
             for v in 0..n {
                 let row = row_of[v];

@@ -25,44 +25,39 @@ impl RollupOp {
     }
 }
 
-/// Folds every member's accumulator into its parent's, children before parents; `on_final(v, p, total)`
-/// sees each member's finished subtree total just before it goes into its parent's. Returns the row
-/// whose fold failed (overflow).
-fn fold_up(
+/// Calls `fold(entries, v, p)` for every member `v` with a parent `p`, children before parents, so each
+/// member's entry is final when it is folded into its parent's. Stops at the first error (the row the
+/// fold names, such as the parent whose total overflowed).
+fn fold_up<T>(
     tree: &TreeIndex,
-    acc: &mut [i64],
-    combine: impl Fn(i64, i64) -> Option<i64>,
-    mut on_final: impl FnMut(usize, usize, i64),
+    entries: &mut [T],
+    mut fold: impl FnMut(&mut [T], usize, usize) -> std::result::Result<(), usize>,
 ) -> std::result::Result<(), usize> {
     let parent = tree.parent();
-    let mut fold = |acc: &mut [i64], v: usize| -> std::result::Result<(), usize> {
-        let p = parent[v];
-        if p != NONE {
-            let p = p as usize;
-            on_final(v, p, acc[v]);
-            acc[p] = combine(acc[p], acc[v]).ok_or(p)?;
-        }
-        Ok(())
+    let mut step = |entries: &mut [T], v: usize| match parent[v] {
+        NONE => Ok(()),
+        p => fold(entries, v, p as usize),
     };
     if tree.rows_topological() {
         // Rows already list parents first: walk them backwards and skip the random gather of `order`.
-        // Parents are known ahead, so their accumulators are prefetched a few members early.
+        // Parents are known ahead, so their entries are prefetched a few members early.
         const AHEAD: usize = 16;
         for v in (0..parent.len()).rev() {
             if v >= AHEAD && parent[v - AHEAD] != NONE {
-                crate::id_index::prefetch(&acc[parent[v - AHEAD] as usize]);
+                crate::id_index::prefetch(&entries[parent[v - AHEAD] as usize]);
             }
-            fold(acc, v)?;
+            step(entries, v)?;
         }
     } else {
         for &v in tree.order().iter().rev() {
-            fold(acc, v as usize)?;
+            step(entries, v as usize)?;
         }
     }
     Ok(())
 }
 
-fn overflow(tree: Tree, row: usize) -> KernelError {
+/// The error of a subtree sum of `tree` that leaves int64 at member `row`.
+pub(crate) fn overflow(tree: Tree, row: usize) -> KernelError {
     KernelError::Overflow { context: format!("{} subtree sum", tree.as_str()), row: Some(row) }
 }
 
@@ -93,10 +88,14 @@ impl Genealogy {
             }
             (_, None) => return Err(invalid(format!("rollup '{}' needs values", op.as_str()))),
         };
-        let folded = match op {
-            RollupOp::Sum | RollupOp::Count => fold_up(index, &mut acc, i64::checked_add, |_, _, _| {}),
-            RollupOp::Max => fold_up(index, &mut acc, |a, b| Some(a.max(b)), |_, _, _| {}),
+        let combine = match op {
+            RollupOp::Sum | RollupOp::Count => i64::checked_add,
+            RollupOp::Max => |a: i64, b: i64| Some(a.max(b)),
         };
+        let folded = fold_up(index, &mut acc, |acc, v, p| {
+            acc[p] = combine(acc[p], acc[v]).ok_or(p)?;
+            Ok(())
+        });
         folded.map_err(|row| overflow(tree, row))?;
         Ok(acc)
     }
@@ -114,41 +113,18 @@ impl Genealogy {
             legs: [i64; 2],
         }
         let mut entries: Vec<Entry> = values.iter().map(|&total| Entry { total, legs: [0, 0] }).collect();
-        let tree = &self.placement;
-        let parent = tree.parent();
         let legs = &self.leg;
-        let mut overflow_at = None;
         // A child's subtree total is final when it is folded into its parent, so it is also the
         // parent's volume on the child's leg. Indexing by leg instead of branching on it: L and R are a
         // coin toss the branch predictor loses.
-        let mut fold = |entries: &mut [Entry], v: usize| {
-            let p = parent[v];
-            if p != NONE {
-                let total = entries[v].total;
-                let up = &mut entries[p as usize];
-                up.legs[(legs[v] != Leg::Left as u8) as usize] = total;
-                match up.total.checked_add(total) {
-                    Some(sum) => up.total = sum,
-                    None => overflow_at = overflow_at.or(Some(p as usize)),
-                }
-            }
-        };
-        if tree.rows_topological() {
-            const AHEAD: usize = 16;
-            for v in (0..parent.len()).rev() {
-                if v >= AHEAD && parent[v - AHEAD] != NONE {
-                    crate::id_index::prefetch(&entries[parent[v - AHEAD] as usize]);
-                }
-                fold(&mut entries, v);
-            }
-        } else {
-            for &v in tree.order().iter().rev() {
-                fold(&mut entries, v as usize);
-            }
-        }
-        if let Some(row) = overflow_at {
-            return Err(overflow(Tree::Placement, row));
-        }
+        fold_up(&self.placement, &mut entries, |entries, v, p| {
+            let total = entries[v].total;
+            let up = &mut entries[p];
+            up.legs[(legs[v] != Leg::Left as u8) as usize] = total;
+            up.total = up.total.checked_add(total).ok_or(p)?;
+            Ok(())
+        })
+        .map_err(|row| overflow(Tree::Placement, row))?;
         Ok(entries.par_iter().with_min_len(1 << 16).map(|e| (e.legs[0], e.legs[1])).unzip())
     }
 }

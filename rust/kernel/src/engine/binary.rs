@@ -109,7 +109,8 @@ fn sponsored_legs(genealogy: &Genealogy, active: &[bool]) -> Vec<u8> {
     let n = genealogy.len();
     let placement = genealogy.tree(Tree::Placement);
     let legs = genealogy.leg();
-    let iv = placement.intervals(Some(legs));
+    // Numbered left children first (see `TreeIndex::intervals`).
+    let iv = placement.intervals();
     let placement_parent = placement.parent();
     let sponsor_parent = genealogy.tree(Tree::Sponsor).parent();
     let mut flags = vec![0u8; n];

@@ -1,6 +1,6 @@
 //! Paid-as ranks, bottom-up over the sponsor tree ("Ranks"; plan v2 "Rank overrides and assigned ranks").
 use super::{PlanSpec, NO_VALUE};
-use crate::error::{KernelError, Result};
+use crate::error::Result;
 use crate::genealogy::{Genealogy, Tree, NONE};
 
 /// What each member passes up the sponsor tree, in one 16-byte entry so that a child's or a parent's
@@ -119,7 +119,7 @@ pub(super) fn resolve(
         }
     });
     if let Some(row) = overflow {
-        return Err(KernelError::Overflow { context: "sponsor subtree sum".into(), row: Some(row) });
+        return Err(crate::rollup::overflow(Tree::Sponsor, row));
     }
     Ok(paid_as)
 }
