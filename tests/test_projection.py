@@ -196,3 +196,30 @@ def test_found_in_review(company: tuple[pa.Table, Genealogy]) -> None:
             run_period(plan, genealogy, _replayed([], plan)[0], period="2026-11", attributes=pa.table(bad))
         with pytest.raises(InputError):
             Projection(plan, genealogy, period="2026-11", attributes=pa.table(bad))
+
+
+def test_constructor_attributes_and_state_carry_into_the_snapshot(company: tuple[pa.Table, Genealogy]) -> None:
+    """Attributes given up front, then changed by events (a null tier clears one), and a previous period's
+    state: the snapshot equals run_period over the merged attributes and that state."""
+    members, genealogy = company
+    plan = Plan.from_toml(SPEC / "example-plan-v2.toml")
+    ids = members.column("member_id").to_pylist()
+    volume = {c: 300_000 for c in plan.volume_columns}
+    everyone = [{"event_id": f"p{i}", "kind": "order", "member_id": m, **volume} for i, m in enumerate(ids)]
+    earlier = Projection(plan, genealogy, period="2026-10")
+    earlier.apply(_table(everyone, plan))
+    state = earlier.snapshot().state
+    given = pa.table({"member_id": ids[1:4], "status": ["inactive", "inactive", "active"],
+                      "tier": ["Pro", "Pro", None]})
+    live = Projection(plan, genealogy, period="2026-11", state=state, attributes=given)
+    live.apply(_table([{"event_id": "o", "kind": "order", "member_id": ids[1], **volume},
+                       {"event_id": "t", "kind": "tier", "member_id": ids[1], "tier": None},
+                       {"event_id": "s", "kind": "status", "member_id": ids[2], "status": "active"}], plan))
+    assert live.rejected.num_rows == 0
+    merged = pa.table({"member_id": ids[1:4], "status": ["inactive", "active", "active"], "tier": [None, "Pro", None]})
+    volumes = pa.table({"member_id": [ids[1]], **{c: [300_000] for c in plan.volume_columns}})
+    expected = run_period(plan, genealogy, volumes, period="2026-11", state=state, attributes=merged)
+    got = live.snapshot()
+    assert got.lines.equals(expected.lines) and got.ranks.equals(expected.ranks)
+    assert got.state.equals(expected.state) and got.summary.equals(expected.summary)
+    assert got.lines.num_rows > 0  # the carried state pays: the comparison is not between empty periods

@@ -55,14 +55,13 @@ class Projection:
         n = len(genealogy)
         self._columns = plan.volume_columns
         self._sums = {c: np.zeros(n, dtype=np.int64) for c in self._columns}
-        # Per member: -1 none (the genealogy's status, no tier, no override), else an index.
-        self._status = np.full(n, -1, dtype=np.int8)  # 0: not active, 1: active
-        self._tier = np.full(n, -1, dtype=np.int16)
-        self._rank_override = np.full(n, -1, dtype=np.int16)
-        if attributes is not None:
-            # Checked as run_period checks them (columns, ids, repeated members, tiers, ranks).
-            _attributes(plan, genealogy, attributes)
-            self._set_attributes(_arrow.as_table(attributes, "attributes"))
+        # Per member, read and checked as run_period reads them: active or not (the genealogy's status
+        # where the attributes give none), tier and rank override indices (-1: none).
+        active, tier, rank_override = _attributes(plan, genealogy, attributes)
+        self._active = np.array(active.to_numpy(zero_copy_only=False), dtype=bool)
+        self._tier = np.array(tier.to_numpy(), dtype=np.int16) if tier is not None else np.full(n, -1, np.int16)
+        self._rank_override = (np.array(rank_override.to_numpy(), dtype=np.int16) if rank_override is not None
+                               else np.full(n, -1, np.int16))
         self._seen: dict[str, _Applied] = {}
         self._batches: list[pa.Table] = []
         self._seq = 0
@@ -84,8 +83,8 @@ class Projection:
             if name not in table.column_names:
                 raise InputError(f"events lack column {name!r}; they have {', '.join(table.column_names)}",
                                  column=name)
-        allowed = {"event_id", "kind", "member_id", "pv", "bv", *self._columns, "sponsor_id", "placement_id",
-                   "leg", "status", "tier", "rank_override"}
+        allowed = {"event_id", "kind", "member_id", *self._columns, "sponsor_id", "placement_id", "leg", "status",
+                   "tier", "rank_override"}
         unknown = [c for c in table.column_names if c not in allowed]
         if unknown:
             raise InputError(f"event column(s) {', '.join(unknown)} are not event fields", column=unknown[0])
@@ -151,8 +150,7 @@ class Projection:
 
     def attributes(self) -> pa.Table:
         """Every member's attributes as the events left them (``run_period``'s ``attributes``)."""
-        status = pa.array(np.where(self._status == 1, "active", "inactive"), pa.string())
-        status = pc.if_else(pa.array(self._status >= 0), status, pa.scalar(None, pa.string()))
+        status = pa.array(np.where(self._active, "active", "inactive"), pa.string())
 
         def names(codes: np.ndarray, pool: tuple[str, ...]) -> pa.Array:
             if not pool:
@@ -172,8 +170,8 @@ class Projection:
         result = self.snapshot()
         row = int(self.genealogy._rows_of(pa.array([member_id], self.genealogy.member_ids.type),
                                           "member_id")[0].as_py())
-        lines = result.lines.filter(pc.equal(result.lines.column("member_id").cast(self.genealogy.member_ids.type),
-                                             pa.scalar(member_id, self.genealogy.member_ids.type)))
+        # The lines' member_id is dictionary-encoded over the member ids: its indices are member rows.
+        lines = result.lines.filter(pc.equal(result.lines.column("member_id").combine_chunks().indices, row))
         ranks = result.ranks.slice(row, 1).to_pylist()[0]
         state = result.state.slice(row, 1).to_pylist()[0]
         return {
@@ -187,20 +185,6 @@ class Projection:
         }
 
     # -- applying ---------------------------------------------------------------------------------------
-
-    def _set_attributes(self, table: pa.Table) -> None:
-        rows = self.genealogy._rows_of(_arrow.column(table, "member_id"), "attributes").to_numpy()
-        if "status" in table.column_names:
-            status = _arrow.column(table, "status").cast(pa.string())
-            given = status.is_valid().to_numpy(zero_copy_only=False)
-            active = pc.fill_null(pc.equal(status, "active"), False).to_numpy(zero_copy_only=False)
-            self._status[rows[given]] = active[given].astype(np.int8)
-        for column, pool, out in (("tier", self.plan.tiers, self._tier),
-                                  ("rank_override", self.plan.rank_names, self._rank_override)):
-            if column in table.column_names:
-                values = _arrow.column(table, column).cast(pa.string())
-                index = pc.index_in(values, value_set=pa.array(pool, pa.string()))
-                out[rows] = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int16)
 
     def _member_rows(self, table: pa.Table, reasons: list[str | None]) -> np.ndarray:
         """Each event's member row (-1 where rejected); unknown or null member ids are rejected."""
@@ -285,7 +269,7 @@ class Projection:
             values = table.column(c).fill_null(0).to_numpy(zero_copy_only=False)[applied][volume] * sign[volume]
             # No total leaves int64 (checked before), so int64 adds are exact.
             np.add.at(self._sums[c], member[volume], values)
-        for name, out, pool in (("status", self._status, None), ("tier", self._tier, self.plan.tiers),
+        for name, out, pool in (("status", self._active, None), ("tier", self._tier, self.plan.tiers),
                                 ("rank_override", self._rank_override, self.plan.rank_names)):
             pick = kind == name
             if not pick.any():
@@ -294,7 +278,7 @@ class Projection:
             for r, m in zip(applied[pick].tolist(), member[pick].tolist(), strict=True):
                 value = values[r]
                 if pool is None:
-                    out[m] = 1 if value == "active" else 0
+                    out[m] = value == "active"
                 else:
                     out[m] = -1 if value is None else pool.index(value)
 
