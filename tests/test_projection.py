@@ -128,7 +128,7 @@ def test_repeated_event_ids_and_bad_events(company: tuple[pa.Table, Genealogy]) 
     assert "negative pv" in reasons[4]
     assert reasons[5] == "status event without a status"
     assert "'Emperor' is no rank" in reasons[6]
-    assert "join events are not applied yet" in reasons[7]
+    assert "needs a sponsor who is a member" in reasons[7]
     volumes = pa.table({"member_id": ["M00000002", "M00000004"], "pv": [5000, 2500], "bv": [4000, 2000]})
     assert live.snapshot().lines.equals(run_period(plan, genealogy, volumes, period="2026-11").lines)
     row = live.member("M00000004")

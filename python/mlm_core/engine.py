@@ -231,12 +231,18 @@ def run_period(
     ``attributes``: ``(member_id, status, tier, rank_override)`` for this period, every column but
     ``member_id`` optional and nullable (plan v2); unknown ids, tiers and rank names raise InputError.
     """
-    n = len(genealogy)
     columns = _volume_sums(plan, genealogy, volumes, period)
-    if plan._compiled["columns"] > len(columns):
-        columns.append(pa.array(np.zeros(n, dtype=np.int64)))
     status_active, tier, rank_override = _attributes(plan, genealogy, attributes)
     previous = _state_arrays(plan, genealogy, state)
+    return _computed(plan, genealogy, period, columns, status_active, tier, rank_override, previous)
+
+
+def _computed(plan: Plan, genealogy: Genealogy, period: str, columns: list[pa.Array], status_active: pa.Array,
+              tier: Any, rank_override: Any, previous: _State) -> PeriodResult:
+    """``run_period`` once its inputs are laid out by member row (the live projection starts here)."""
+    columns = list(columns)
+    while plan._compiled["columns"] > len(columns):
+        columns.append(pa.array(np.zeros(len(genealogy), dtype=np.int64)))
     carry_args = [previous.carries.get(b.name) if b.type == "binary" else None for b in plan.bonuses]
     raw = _mlm_core.run_period(
         genealogy._core, plan._core, columns, status_active, pa.array(previous.highest), carry_args,

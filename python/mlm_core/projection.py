@@ -1,43 +1,52 @@
-"""A live period in memory (issue 11, first step): events are applied as they come, and a snapshot is
-exactly ``run_period`` over the genealogy and every event applied so far.
+"""A live period in memory: events are applied as they come, readers ask for one member's figures at any
+moment, and a snapshot is exactly ``run_period`` over the genealogy and every event applied so far.
 
-This step holds the event log (idempotent by ``event_id``, a reason for every rejected event), the
-period's volumes and attributes, and ``snapshot()`` / ``member()`` computed from them. Not yet here:
-``join`` events (they are rejected with a reason saying so), readers concurrent with writers, events
-persisted in the store, and incremental figures between snapshots.
+How it is built (``_mlm_core.LiveCore``):
+
+- **Writers** hand in Arrow tables of events. Python lays the columns out as codes and member rows; the
+  kernel checks each event, tells a resent event from a conflicting one by ``event_id`` and applies the
+  batch under one lock with the GIL released. With a :class:`~mlm_core.Store` the batch is appended to it
+  first (a write-ahead log): a projection built again on the same store replays it.
+- **Recomputation** copies the volumes and attributes under that lock, runs the period without it and
+  publishes an immutable view. :meth:`Projection.start` keeps a thread doing that whenever events came.
+- **Readers** (:meth:`Projection.member`) take the published view, a pointer copy: they never wait for a
+  writer or a recomputation, and never see half a batch. ``as_of`` says which event the answer reflects.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import _arrow
-from .engine import PeriodResult, _attributes, run_period
-from .errors import InputError
+from . import _arrow, _mlm_core
+from .engine import PeriodResult, _attributes, _computed, _state_arrays
+from .errors import GenealogyError, InputError
 from .genealogy import Genealogy
 from .plan import Plan
 
+if TYPE_CHECKING:
+    from .store import Store
+
 KINDS = ("order", "return", "join", "status", "tier", "rank_override")
-_INT64_MAX = 2**63 - 1
-_INT64_MIN = -(2**63)
-
-
-@dataclass(frozen=True)
-class _Applied:
-    """Where an applied event is kept: its batch and row, to compare a repeated event_id's fields."""
-
-    seq: int
-    batch: int
-    row: int
+ORDER, RETURN, JOIN, STATUS, TIER, RANK_OVERRIDE = range(len(KINDS))
+FIELDS = ("sponsor_id", "placement_id", "leg", "status", "tier", "rank_override")
+_NO_CODE = 2**32 - 1  # no value given (also: a null member id)
+_BAD_CODE = 2**32 - 2  # a name the plan does not have (also: an id that is no member)
+_NULL_ROW, _UNKNOWN_ROW = _NO_CODE, _BAD_CODE
+_LEGS = {"L": 1, "R": 2}
 
 
 class Projection:
     """A live period of ``plan`` over ``genealogy``; ``state`` and ``attributes`` as for ``run_period``.
+
+    ``store``: a :class:`~mlm_core.Store` the events are appended to as they are applied, under ``name``
+    (default: the period). Built on a store that already holds events of that name, the projection
+    replays them first: a process restarted after a crash reaches the projection it had. The same plan,
+    genealogy, state and attributes must be given again (they are not in the store).
 
     >>> from mlm_core import Genealogy, Plan, synth
     >>> members = synth.network(200, seed=1)
@@ -47,269 +56,412 @@ class Projection:
     ...                    "member_id": ["M00000002", "M00000003"], "pv": [5000, 2500], "bv": [4000, 2000]})
     >>> live.apply(events), live.apply(events), live.rejected.num_rows
     (2, 2, 0)
+    >>> live.member("M00000001")["lines"], live.member("M00000001")["as_of"]
+    ({'unilevel': 600}, 2)
     """
 
     def __init__(self, plan: Plan, genealogy: Genealogy, *, period: str, state: Any = None,
-                 attributes: Any = None) -> None:
+                 attributes: Any = None, store: Store | None = None, name: str | None = None) -> None:
         self.plan, self.genealogy, self.period, self.state = plan, genealogy, period, state
-        n = len(genealogy)
+        self.store, self.name = store, name if name is not None else period
         self._columns = plan.volume_columns
-        self._sums = {c: np.zeros(n, dtype=np.int64) for c in self._columns}
-        # Per member, read and checked as run_period reads them: active or not (the genealogy's status
-        # where the attributes give none), tier and rank override indices (-1: none).
+        # Read and checked as run_period reads them: active or not (the genealogy's status where the
+        # attributes give none), tier and rank override indices (-1: none), the previous state by row.
         active, tier, rank_override = _attributes(plan, genealogy, attributes)
-        self._active = np.array(active.to_numpy(zero_copy_only=False), dtype=bool)
-        self._tier = np.array(tier.to_numpy(), dtype=np.int16) if tier is not None else np.full(n, -1, np.int16)
-        self._rank_override = (np.array(rank_override.to_numpy(), dtype=np.int16) if rank_override is not None
-                               else np.full(n, -1, np.int16))
-        self._seen: dict[str, _Applied] = {}
-        self._batches: list[pa.Table] = []
-        self._seq = 0
-        self._snapshot: tuple[int, PeriodResult] | None = None
+        n = len(genealogy)
+        self._previous = _state_arrays(plan, genealogy, state)
+        carries = [self._previous.carries.get(b.name) if b.type == "binary" else None for b in plan.bonuses]
+        self._core = _mlm_core.LiveCore(
+            genealogy._core, plan._core, list(plan.rank_names), list(plan.bonus_names), list(self._columns),
+            max(len(self._columns), plan._compiled["columns"]), active,
+            tier if tier is not None else pa.array(np.full(n, -1, np.int16)),
+            rank_override if rank_override is not None else pa.array(np.full(n, -1, np.int16)),
+            pa.array(self._previous.highest), carries,
+        )
+        # Status words as the kernel codes them: 0 is "active", the others are inactive but kept apart,
+        # so that a resent status event with another word is told from the first.
+        self._words: dict[str, int] = {"active": 0}
+        self._write = threading.Lock()  # one batch at a time: store order is apply order
+        self._batches = 0
+        self._snapshot: tuple[int, int, PeriodResult] | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.rejected = _rejections([], [], [])
+        if store is not None:
+            self._replay(store)
 
     @property
     def seq(self) -> int:
         """The sequence number of the last applied event (0 before any)."""
-        return self._seq
+        return int(self._core.seq())
+
+    # -- writing ----------------------------------------------------------------------------------------
 
     def apply(self, events: Any) -> int:
         """Applies an Arrow table of events in row order; returns the sequence number of the last applied
         event. A repeated ``event_id`` with the same fields is a no-op; with different fields, and any
         other bad event, it is rejected with a reason (:attr:`rejected`: ``row, event_id, reason``) and the
-        rest are applied."""
+        rest are applied. Each event is applied whole or not at all, and readers see a batch whole or not
+        at all."""
+        table = self._normalised(events)
+        with self._write:
+            return self._apply(table, persist=True)
+
+    def _apply(self, table: pa.Table, *, persist: bool) -> int:
+        count = table.num_rows
+        if count == 0:
+            self.rejected = _rejections([], [], [])
+            return self.seq
+        kind = pc.fill_null(pc.index_in(_col(table, "kind"), value_set=pa.array(KINDS)), 255)
+        kinds = np.asarray(kind.to_numpy(zero_copy_only=False), dtype=np.uint8)
+        rows = self._rows(_col(table, "member_id"))
+        value = self._values(table, kinds)
+        given: dict[int, str] = {}
+        links = np.zeros((3, count), dtype=np.uint32)  # sponsor row, placement row, leg of joins
+        grown = None
+        if (kinds == JOIN).any():
+            grown = self._joins(table, kinds, rows, links, given)
+        if (rows == _UNKNOWN_ROW).any() and grown is not None:
+            self._joined_later(table, kinds, rows, grown[1], given)
+        if persist and self.store is not None:
+            self.store._append_events(self.name, self._batches, table, self._columns)
+        self._batches += 1
+        if grown is not None:
+            self.genealogy = grown[0]
+            self._previous = _state_arrays(self.plan, self.genealogy, self.state)
+            self._core.grow(self.genealogy._core)
+        flags = np.zeros(count, dtype=bool)
+        flags[list(given)] = True
+        seq, bad, codes, details = self._core.apply(
+            _col(table, "event_id"), pa.array(kinds), pa.array(rows),
+            [pc.fill_null(_col(table, c), 0) for c in self._columns]
+            + [pa.array(np.zeros(count, np.int64))] * (self.plan._compiled["columns"] - len(self._columns)),
+            pa.array(value), pa.array(links[0]), pa.array(links[1]), pa.array(links[2].astype(np.uint8)),
+            pa.array(flags),
+        )
+        self.rejected = self._reasons(table, bad, codes, details, given)
+        self._wake.set()
+        return int(seq)
+
+    def _normalised(self, events: Any) -> pa.Table:
+        """The event table with every field column present (nulls where absent) and text as strings."""
         table = _arrow.as_table(events, "events")
         for name in ("event_id", "kind", "member_id"):
             if name not in table.column_names:
                 raise InputError(f"events lack column {name!r}; they have {', '.join(table.column_names)}",
                                  column=name)
-        allowed = {"event_id", "kind", "member_id", *self._columns, "sponsor_id", "placement_id", "leg", "status",
-                   "tier", "rank_override"}
+        allowed = {"event_id", "kind", "member_id", *self._columns, *FIELDS}
         unknown = [c for c in table.column_names if c not in allowed]
         if unknown:
             raise InputError(f"event column(s) {', '.join(unknown)} are not event fields", column=unknown[0])
-        table = _normalised(table, self._columns)
-        count = table.num_rows
-        event_ids = table.column("event_id").to_pylist()
-        kinds = table.column("kind").to_pylist()
-        reasons: list[str | None] = [None] * count
-        for row, (event_id, kind) in enumerate(zip(event_ids, kinds, strict=True)):
-            if event_id is None:
-                reasons[row] = "event_id is null"
-            elif kind not in KINDS:
-                reasons[row] = f"kind {kind!r} is none of {', '.join(KINDS)}"
-            elif kind == "join":
-                reasons[row] = "join events are not applied yet: this projection's genealogy is fixed"
-        rows = self._member_rows(table, reasons)
-        self._check_fields(table, kinds, reasons)
-        # First occurrences are applied; a repeat of an earlier batch's event is compared with it, a repeat
-        # within this batch follows its first occurrence (applied, or rejected for the same reason).
-        fresh: list[int] = []
-        first_in_batch: dict[str, int] = {}
-        repeats: list[tuple[int, int]] = []
-        for row, event_id in enumerate(event_ids):
-            if reasons[row] is not None:
+        n = table.num_rows
+        out: dict[str, Any] = {"event_id": table.column("event_id").cast(pa.string()),
+                               "kind": table.column("kind").cast(pa.string()),
+                               "member_id": table.column("member_id")}
+        for name in self._columns:
+            out[name] = (_arrow.int64_array(_arrow.column(table, name), f"events.{name}", allow_bool=False)
+                         if name in table.column_names else pa.nulls(n, pa.int64()))
+        for name in FIELDS:
+            out[name] = table.column(name).cast(pa.string()) if name in table.column_names else pa.nulls(n, pa.string())
+        return pa.table(out).combine_chunks()
+
+    def _ids(self, ids: Any) -> tuple[pa.Array, np.ndarray]:
+        """Ids as the member id type, and which of them could not be read as one (no member, then)."""
+        array = _arrow.as_array(ids, "member_id")
+        target = self.genealogy.member_ids.type
+        unreadable = np.zeros(len(array), dtype=bool)
+        if array.type == target:
+            return array, unreadable
+        try:
+            return array.cast(target), unreadable
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values = []
+            for i, v in enumerate(array.to_pylist()):
+                try:
+                    values.append(None if v is None else pa.scalar(v).cast(target).as_py())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    values.append(None)
+                    unreadable[i] = True
+            return pa.array(values, target), unreadable
+
+    def _rows(self, ids: Any) -> np.ndarray:
+        array, unreadable = self._ids(ids)
+        rows = np.array(self._core.rows(array).to_numpy(zero_copy_only=False), dtype=np.uint32)
+        rows[unreadable] = _UNKNOWN_ROW
+        return rows
+
+    def _values(self, table: pa.Table, kinds: np.ndarray) -> np.ndarray:
+        """Each event's value as the kernel codes it: a status word, a tier or rank index."""
+        value = np.full(len(kinds), _NO_CODE, dtype=np.uint32)
+        status = _col(table, "status")
+        if status.null_count < len(status):
+            encoded = status.dictionary_encode()
+            for word in encoded.dictionary.to_pylist():
+                self._words.setdefault(word, len(self._words))
+            codes = np.asarray([self._words[w] for w in encoded.dictionary.to_pylist()], dtype=np.uint32)
+            at = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+            pick = ((kinds == STATUS) | (kinds == JOIN)) & (at >= 0)
+            value[pick] = codes[at[pick]]
+        for kind, column, names in ((TIER, "tier", self.plan.tiers), (RANK_OVERRIDE, "rank_override",
+                                                                      self.plan.rank_names)):
+            pick = kinds == kind
+            if not pick.any():
                 continue
-            earlier = self._seen.get(event_id)
-            if earlier is not None:
-                before = _fields(self._batches[earlier.batch], earlier.row, self._columns)
-                if before != _fields(table, row, self._columns):
-                    reasons[row] = f"event_id {event_id!r} was applied (seq {earlier.seq}) with other fields"
-            elif event_id in first_in_batch:
-                repeats.append((row, first_in_batch[event_id]))
+            words = _col(table, column)
+            index = pc.index_in(words, value_set=pa.array(names, pa.string()))
+            found = np.asarray(index.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+            given = np.asarray(words.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            value[pick & (found >= 0)] = found[pick & (found >= 0)]
+            value[pick & given & (found < 0)] = _BAD_CODE
+        return value
+
+    def _joins(self, table: pa.Table, kinds: np.ndarray, rows: np.ndarray, links: np.ndarray,
+               given: dict[int, str]) -> tuple[Genealogy, dict[Any, int]] | None:
+        """Checks each join in row order and sets its member's new row and its links; returns the
+        genealogy with the new members (None when none joins) and their rows by id."""
+        at = np.flatnonzero(kinds == JOIN)
+        event_ids = _col(table, "event_id").take(pa.array(at))
+        seen = self._core.seqs_of(event_ids)
+        member = self._ids(_col(table, "member_id").take(pa.array(at)))[0].to_pylist()
+        sponsor = self._ids(_col(table, "sponsor_id").take(pa.array(at)))[0].to_pylist()
+        placement = self._ids(_col(table, "placement_id").take(pa.array(at)))[0].to_pylist()
+        leg = _col(table, "leg").take(pa.array(at)).to_pylist()
+        status = _col(table, "status").take(pa.array(at)).to_pylist()
+        n = len(self.genealogy)
+        lookup = [x for x in {*member, *sponsor, *placement} if x is not None]
+        known = dict(zip(lookup, self._rows(pa.array(lookup, self.genealogy.member_ids.type)).tolist(),
+                         strict=True))
+        new: dict[Any, int] = {}
+        new_rows: list[dict[str, Any]] = []
+        taken: set[tuple[int, int]] = set()
+        batch_ids: set[str] = set()
+
+        def row_of(member_id: Any) -> int | None:
+            if member_id in new:
+                return new[member_id]
+            row = known.get(member_id, _UNKNOWN_ROW)
+            return None if row >= _BAD_CODE else int(row)
+
+        for i, r in enumerate(at.tolist()):
+            event_id = event_ids[i].as_py()
+            if event_id is None or member[i] is None:
+                continue  # the kernel names these
+            if seen[i] or event_id in batch_ids:
+                # A resent join: its fields are compared with the first one's by the kernel.
+                for k, value in ((0, sponsor[i]), (1, placement[i])):
+                    row = row_of(value)
+                    links[k, r] = row if row is not None else 0
+                links[2, r] = _LEGS.get(leg[i], 0)
+                row = row_of(member[i])
+                rows[r] = row if row is not None else _UNKNOWN_ROW
+                continue
+            why = self._join_problem(member[i], sponsor[i], placement[i], leg[i], row_of, taken)
+            if why is not None:
+                given[r] = why
+                continue
+            row = n + len(new_rows)
+            new[member[i]] = row
+            batch_ids.add(event_id)
+            s, p = row_of(sponsor[i]), row_of(placement[i])
+            assert s is not None and p is not None
+            taken.add((p, _LEGS[leg[i]]))
+            rows[r], links[0, r], links[1, r], links[2, r] = row, s, p, _LEGS[leg[i]]
+            new_rows.append({"member_id": member[i], "sponsor_id": sponsor[i], "placement_id": placement[i],
+                             "leg": leg[i], "status": status[i]})
+        if not new_rows:
+            return None
+        old = self.genealogy.to_arrow()
+        added = pa.Table.from_pylist(new_rows, schema=old.schema)
+        try:
+            grown = Genealogy.from_arrow(pa.concat_tables([old, added]), allow_multiple_roots=True)
+        except GenealogyError as exc:  # a check above missed something: no join of this batch applies
+            for r in at.tolist():
+                if int(rows[r]) >= n and r not in given:
+                    given[r] = f"the genealogy would not be whole with this batch's joins: {exc}"
+            return None
+        return grown, new
+
+    def _join_problem(self, member: Any, sponsor: Any, placement: Any, leg: Any, row_of: Any,
+                      taken: set[tuple[int, int]]) -> str | None:
+        if row_of(member) is not None:
+            return f"member_id {member!r} is already a member"
+        if sponsor is None or row_of(sponsor) is None:
+            return f"a join needs a sponsor who is a member; sponsor_id {sponsor!r} is none"
+        if placement is None or row_of(placement) is None:
+            return f"a join needs a placement who is a member; placement_id {placement!r} is none"
+        if leg not in _LEGS:
+            return f"leg {leg!r} is neither L nor R"
+        p = row_of(placement)
+        side = _LEGS[leg]
+        if (p, side) in taken or (p < len(self.genealogy) and self._slot_taken(p, side)):
+            return f"the {leg} slot under {placement!r} is taken"
+        return None
+
+    def _slot_taken(self, placement_row: int, side: int) -> bool:
+        children = self.genealogy._core.children("placement", placement_row).to_numpy(zero_copy_only=False)
+        if not len(children):
+            return False
+        codes = self.genealogy._core.leg_codes().to_numpy(zero_copy_only=False)
+        return bool((codes[children] == side).any())
+
+    def _joined_later(self, table: pa.Table, kinds: np.ndarray, rows: np.ndarray, new: dict[Any, int],
+                      given: dict[int, str]) -> None:
+        """Events for members that join in this batch: after the join they apply to the new row; before
+        it they are rejected."""
+        at = np.flatnonzero((rows == _UNKNOWN_ROW) & (kinds != JOIN))
+        ids = self._ids(_col(table, "member_id").take(pa.array(at)))[0].to_pylist()
+        join_row = {}
+        for r in np.flatnonzero(kinds == JOIN).tolist():
+            if int(rows[r]) < _BAD_CODE and r not in given:
+                join_row[int(rows[r])] = r
+        for r, member_id in zip(at.tolist(), ids, strict=True):
+            if member_id not in new:
+                continue
+            joined_at = join_row.get(new[member_id])
+            if joined_at is not None and joined_at < r:
+                rows[r] = new[member_id]
             else:
-                first_in_batch[event_id] = row
-                fresh.append(row)
-        self._reject_overflows(table, fresh, kinds, rows, reasons)
-        for row, first in repeats:
-            if reasons[first] is not None:
-                reasons[row] = reasons[first]
-            elif _fields(table, first, self._columns) != _fields(table, row, self._columns):
-                reasons[row] = f"event_id {event_ids[row]!r} is repeated in this batch with other fields"
-        batch = len(self._batches)
-        self._batches.append(table)
-        applied = [row for row in fresh if reasons[row] is None]
-        for row in applied:
-            self._seq += 1
-            self._seen[event_ids[row]] = _Applied(self._seq, batch, row)
-        self._apply_rows(table, np.asarray(applied, dtype=np.int64), kinds, rows)
-        bad = [r for r in range(count) if reasons[r] is not None]
-        self.rejected = _rejections(bad, [event_ids[r] for r in bad], [reasons[r] for r in bad])
-        return self._seq
+                given[r] = f"member_id {member_id!r} joins later in this batch (row {joined_at})"
+
+    def _reasons(self, table: pa.Table, bad: list[int], codes: list[str], details: list[int],
+                 given: dict[int, str]) -> pa.Table:
+        if not bad:
+            return _EMPTY
+        event_ids = _col(table, "event_id").take(pa.array(bad)).to_pylist()
+        sub = table.take(pa.array(bad)).to_pylist()
+
+        reasons = [self._reason(code, detail, event, given.get(row, "rejected"))
+                   for row, event, code, detail in zip(bad, sub, codes, details, strict=True)]
+        return _rejections(bad, event_ids, reasons)
+
+    def _reason(self, code: str, detail: int, event: dict[str, Any], given: str) -> str:
+        kind, member = event["kind"], event["member_id"]
+        columns = ", ".join(c for i, c in enumerate(self._columns) if detail >> i & 1)
+        if code == "given":
+            return given
+        if code == "null_event_id":
+            return "event_id is null"
+        if code == "unknown_kind":
+            return f"kind {kind!r} is none of {', '.join(KINDS)}"
+        if code == "null_member":
+            return "member_id is null"
+        if code == "unknown_member":
+            return f"member_id {member!r} is no member of the genealogy"
+        if code == "negative":
+            return f"{kind} has negative {columns}: amounts are given positive (a return takes them back)"
+        if code == "no_status":
+            return "status event without a status"
+        if code == "unknown_tier":
+            return f"tier {event['tier']!r} is no tier of the plan"
+        if code == "unknown_rank":
+            return f"rank {event['rank_override']!r} is no rank of the plan"
+        if code == "other_fields":
+            return f"event_id {event['event_id']!r} was applied (seq {detail}) with other fields"
+        return f"it would take the {columns} total of member {member!r} out of int64"
+
+    def _replay(self, store: Store) -> None:
+        for table in store._event_batches(self.name, self._columns):
+            with self._write:
+                self._apply(self._normalised(table), persist=False)
+
+    # -- reading ----------------------------------------------------------------------------------------
+
+    def refresh(self) -> int:
+        """Recomputes the period over every event applied so far and publishes it to :meth:`member`
+        (with the GIL released); returns the sequence number it reflects."""
+        return int(self._core.refresh())
+
+    def start(self) -> Projection:
+        """Starts a thread that recomputes whenever events were applied, so that :meth:`member` answers
+        from a view at most one recomputation old without ever computing itself. Also a context
+        manager: ``with projection.start(): …`` stops it at the end."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._keep_fresh, name="mlm_core-projection", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops the recomputing thread (it finishes the recomputation it is in)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> Projection:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _keep_fresh(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            if self._core.view_seq() != self._core.seq():
+                self._core.refresh()
+            else:
+                self._wake.wait(0.5)
+
+    def member(self, member_id: Any) -> dict[str, Any]:
+        """One member's projected figures: ``lines`` (bonus → amount), ``paid_as_rank``,
+        ``highest_rank``, ``active``, ``volumes`` (its own), ``group_pv``, ``legs`` (per binary bonus: the
+        volume paired this period, carry in included, and the carries out), ``next_rank`` (the next rank
+        it can earn and what it lacks for it: ``status``, ``pv``, ``group_pv``, ``legs``; None at the top)
+        and ``as_of``, the sequence number of the last event they reflect.
+
+        With :meth:`start` running, the answer comes from the last published view and never waits;
+        without it, the view is recomputed first when events came since (exact, but a full period)."""
+        if (self._thread is None or not self._thread.is_alive()) and self._core.view_seq() != self._core.seq():
+            self._core.refresh()
+        elif self._core.view_seq() is None:
+            self._core.refresh()
+        figures = self._core.member(member_id)
+        if figures is None:
+            raise InputError(f"member_id {member_id!r} is no member of the genealogy")
+        return dict(figures)
 
     def snapshot(self) -> PeriodResult:
         """The period as ``run_period`` computes it over the genealogy and every event applied so far."""
-        if self._snapshot is not None and self._snapshot[0] == self._seq:
-            return self._snapshot[1]
-        ids = self.genealogy.member_ids
-        volumes = pa.table({"member_id": ids, **{c: pa.array(self._sums[c]) for c in self._columns}})
-        result = run_period(self.plan, self.genealogy, volumes, period=self.period, state=self.state,
-                            attributes=self.attributes())
-        self._snapshot = (self._seq, result)
+        with self._write:
+            genealogy, previous = self.genealogy, self._previous
+            inputs = self._core.inputs()
+        seq = int(inputs["seq"])
+        if self._snapshot is not None and self._snapshot[:2] == (seq, len(genealogy)):
+            return self._snapshot[2]
+        result = _computed(self.plan, genealogy, self.period, list(inputs["sums"]), inputs["status_active"],
+                           inputs["tier"] if self.plan.tiers else None, inputs["rank_override"], previous)
+        self._snapshot = (seq, len(genealogy), result)
         return result
 
     def attributes(self) -> pa.Table:
         """Every member's attributes as the events left them (``run_period``'s ``attributes``)."""
-        status = pa.array(np.where(self._active, "active", "inactive"), pa.string())
+        inputs = self._core.inputs()
+        active = np.asarray(inputs["status_active"].to_numpy(zero_copy_only=False), dtype=bool)
+        status = pa.DictionaryArray.from_arrays(pa.array(active.astype(np.int8)), pa.array(["inactive", "active"]))
 
-        def names(codes: np.ndarray, pool: tuple[str, ...]) -> pa.Array:
+        def names(codes: pa.Array, pool: tuple[str, ...]) -> pa.Array:
+            values = np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int16)
             if not pool:
-                return pa.nulls(len(codes), pa.string())
-            taken = pa.array(pool, pa.string()).take(pa.array(np.maximum(codes, 0)))
-            return pc.if_else(pa.array(codes >= 0), taken, pa.scalar(None, pa.string()))
+                return pa.nulls(len(values), pa.string())
+            taken = pa.array(pool, pa.string()).take(pa.array(np.maximum(values, 0)))
+            return pc.if_else(pa.array(values >= 0), taken, pa.scalar(None, pa.string()))
 
-        table = {"member_id": self.genealogy.member_ids, "status": status,
-                 "rank_override": names(self._rank_override, self.plan.rank_names)}
+        table = {"member_id": self.genealogy.member_ids, "status": status.cast(pa.string()),
+                 "rank_override": names(inputs["rank_override"], self.plan.rank_names)}
         if self.plan.tiers:
-            table["tier"] = names(self._tier, self.plan.tiers)
+            table["tier"] = names(inputs["tier"], self.plan.tiers)
         return pa.table(table)
 
-    def member(self, member_id: Any) -> dict[str, Any]:
-        """One member's projected figures: its lines, paid-as and highest rank, next state (carries) and
-        ``as_of``, the sequence number of the last event they reflect."""
-        result = self.snapshot()
-        row = int(self.genealogy._rows_of(pa.array([member_id], self.genealogy.member_ids.type),
-                                          "member_id")[0].as_py())
-        # The lines' member_id is dictionary-encoded over the member ids: its indices are member rows.
-        lines = result.lines.filter(pc.equal(result.lines.column("member_id").combine_chunks().indices, row))
-        ranks = result.ranks.slice(row, 1).to_pylist()[0]
-        state = result.state.slice(row, 1).to_pylist()[0]
-        return {
-            "member_id": member_id,
-            "lines": {str(b): int(a) for b, a in zip(lines.column("bonus").to_pylist(),
-                                                    lines.column("amount").to_pylist(), strict=True)},
-            "paid_as_rank": ranks["paid_as_rank"],
-            "highest_rank": ranks["highest_rank"],
-            "state": state,
-            "as_of": self._snapshot[0] if self._snapshot else 0,
-        }
 
-    # -- applying ---------------------------------------------------------------------------------------
-
-    def _member_rows(self, table: pa.Table, reasons: list[str | None]) -> np.ndarray:
-        """Each event's member row (-1 where rejected); unknown or null member ids are rejected."""
-        ids = table.column("member_id")
-        rows = np.full(table.num_rows, -1, dtype=np.int64)
-        wanted = np.asarray([r is None for r in reasons], dtype=bool) & np.asarray(
-            ids.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        for row in np.flatnonzero(~ids.is_valid().to_numpy(zero_copy_only=False)):
-            if reasons[row] is None:
-                reasons[row] = "member_id is null"
-        at = np.flatnonzero(wanted)
-        subset = ids.take(pa.array(at))
-        try:
-            found = self.genealogy._rows_of(subset, "member_id").to_numpy()
-        except InputError as exc:
-            unknown = np.asarray(exc.rows, dtype=np.int64)
-            for i in unknown:
-                reasons[at[i]] = f"member_id {subset[int(i)].as_py()!r} is no member of the genealogy"
-            keep = np.setdiff1d(np.arange(len(at)), unknown)
-            at = at[keep]
-            found = self.genealogy._rows_of(subset.take(pa.array(keep)), "member_id").to_numpy()
-        rows[at] = found
-        return rows
-
-    def _check_fields(self, table: pa.Table, kinds: list[Any], reasons: list[str | None]) -> None:
-        volumes = {c: table.column(c).to_pylist() for c in self._columns}
-        fields = {c: table.column(c).to_pylist() for c in ("status", "tier", "rank_override")}
-        for row, kind in enumerate(kinds):
-            if reasons[row] is not None:
-                continue
-            if kind in ("order", "return"):
-                negative = [c for c in self._columns if (volumes[c][row] or 0) < 0]
-                if negative:
-                    reasons[row] = (f"{kind} has negative {', '.join(negative)}: amounts are given positive "
-                                    f"(a return takes them back)")
-            elif kind == "status" and fields["status"][row] is None:
-                reasons[row] = "status event without a status"
-            elif kind == "tier" and fields["tier"][row] is not None and fields["tier"][row] not in self.plan.tiers:
-                reasons[row] = f"tier {fields['tier'][row]!r} is no tier of the plan"
-            elif (kind == "rank_override" and fields["rank_override"][row] is not None
-                  and fields["rank_override"][row] not in self.plan.rank_names):
-                reasons[row] = f"rank {fields['rank_override'][row]!r} is no rank of the plan"
-
-    def _reject_overflows(self, table: pa.Table, fresh: list[int], kinds: list[Any], rows: np.ndarray,
-                          reasons: list[str | None]) -> None:
-        """Rejects the orders and returns that would take a member's total out of int64, in row order
-        (exact in Python ints, which only run when a bound says int64 could be reached)."""
-        volume = [r for r in fresh if kinds[r] in ("order", "return")]
-        if not volume:
-            return
-        at = np.asarray(volume, dtype=np.int64)
-        values = {c: table.column(c).fill_null(0).to_numpy(zero_copy_only=False)[at] for c in self._columns}
-
-        def far_from_bounds(c: str) -> bool:
-            totals = self._sums[c][rows[at]]
-            reached = max(abs(int(totals.min())), abs(int(totals.max())))
-            return int(values[c].max()) * len(at) + reached < 2**62
-
-        if all(far_from_bounds(c) for c in self._columns):
-            return
-        # Row by row: an event is taken only if every one of its columns stays in int64.
-        running: dict[tuple[str, int], int] = {}
-        for i, r in enumerate(volume):
-            if reasons[r] is not None:
-                continue
-            m = int(rows[r])
-            sign = -1 if kinds[r] == "return" else 1
-            totals = {c: running.get((c, m), int(self._sums[c][m])) + sign * int(values[c][i]) for c in self._columns}
-            out = [c for c, total in totals.items() if not _INT64_MIN <= total <= _INT64_MAX]
-            if out:
-                member = table.column("member_id")[r].as_py()
-                reasons[r] = f"it would take the {', '.join(out)} total of member {member!r} out of int64"
-            else:
-                running.update({(c, m): total for c, total in totals.items()})
-
-    def _apply_rows(self, table: pa.Table, applied: np.ndarray, kinds: list[Any], rows: np.ndarray) -> None:
-        kind = np.asarray(kinds, dtype=object)[applied] if len(applied) else np.asarray([], dtype=object)
-        member = rows[applied]
-        volume = (kind == "order") | (kind == "return")
-        sign = np.where(kind == "return", -1, 1)
-        for c in self._columns:
-            values = table.column(c).fill_null(0).to_numpy(zero_copy_only=False)[applied][volume] * sign[volume]
-            # No total leaves int64 (checked before), so int64 adds are exact.
-            np.add.at(self._sums[c], member[volume], values)
-        for name, out, pool in (("status", self._active, None), ("tier", self._tier, self.plan.tiers),
-                                ("rank_override", self._rank_override, self.plan.rank_names)):
-            pick = kind == name
-            if not pick.any():
-                continue
-            values = table.column(name).to_pylist()
-            for r, m in zip(applied[pick].tolist(), member[pick].tolist(), strict=True):
-                value = values[r]
-                if pool is None:
-                    out[m] = value == "active"
-                else:
-                    out[m] = -1 if value is None else pool.index(value)
-
-
-def _normalised(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
-    """The event table with every field column present (nulls where absent) and text as strings."""
-    out: dict[str, pa.Array | pa.ChunkedArray] = {}
-    n = table.num_rows
-    for name in ("event_id", "kind", "member_id"):
-        column = table.column(name)
-        out[name] = column if name == "member_id" else column.cast(pa.string())
-    for name in columns:
-        out[name] = (_arrow.int64_array(_arrow.column(table, name), f"events.{name}", allow_bool=False)
-                     if name in table.column_names else pa.nulls(n, pa.int64()))
-    for name in ("sponsor_id", "placement_id", "leg", "status", "tier", "rank_override"):
-        out[name] = table.column(name).cast(pa.string()) if name in table.column_names else pa.nulls(n, pa.string())
-    return pa.table(out).combine_chunks()
-
-
-def _fields(table: pa.Table, row: int, columns: tuple[str, ...]) -> tuple[Any, ...]:
-    """What an event says, by its kind: a resent event is the same if these are (an absent volume and an
-    explicit 0 are the same amount; fields its kind does not use are not compared)."""
-    kind = table.column("kind")[row].as_py()
-    member = table.column("member_id")[row].as_py()
-    if kind in ("order", "return"):
-        return (kind, member, *[table.column(c)[row].as_py() or 0 for c in columns])
-    if kind == "join":
-        return (kind, member, *[table.column(c)[row].as_py() for c in ("sponsor_id", "placement_id", "leg", "status")])
-    return (kind, member, table.column(kind)[row].as_py() if kind in table.column_names else None)
+def _col(table: pa.Table, name: str) -> pa.Array:
+    return _arrow.column(table, name)
 
 
 def _rejections(rows: list[int], event_ids: list[Any], reasons: list[Any]) -> pa.Table:
     return pa.table({"row": pa.array(rows, pa.int64()), "event_id": pa.array(event_ids, pa.string()),
                      "reason": pa.array(reasons, pa.string())})
+
+
+_EMPTY = _rejections([], [], [])

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -73,6 +74,25 @@ CREATE TABLE IF NOT EXISTS wallet_transactions (
 CREATE TABLE IF NOT EXISTS wallets (
     wallet_id VARCHAR PRIMARY KEY,
     allow_negative BOOLEAN NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS projections (
+    projection VARCHAR PRIMARY KEY,
+    volume_columns VARCHAR[] NOT NULL
+);
+CREATE TABLE IF NOT EXISTS projection_events (
+    projection VARCHAR NOT NULL,
+    batch BIGINT NOT NULL,
+    "row" INTEGER NOT NULL,
+    event_id VARCHAR,
+    kind VARCHAR,
+    member_id VARCHAR,
+    amounts BIGINT[] NOT NULL,
+    sponsor_id VARCHAR,
+    placement_id VARCHAR,
+    leg VARCHAR,
+    status VARCHAR,
+    tier VARCHAR,
+    rank_override VARCHAR
 );
 CREATE TABLE IF NOT EXISTS ledger_checkpoints (
     batch_id BIGINT PRIMARY KEY,
@@ -545,6 +565,61 @@ class Store:
                 [_normalised(wallet_id, "wallet_id"), allow_negative])
 
     # -- auditing -------------------------------------------------------------------------------------
+
+    # -- the live projection's event log ------------------------------------------------------------------
+
+    def _append_events(self, projection: str, batch: int, events: pa.Table, columns: tuple[str, ...]) -> None:
+        """Appends one batch of a projection's events as given (rejected ones too: replaying the log
+        rejects them again), in one transaction: a batch is in the store whole or not at all."""
+        n = events.num_rows
+        flat = np.stack([events.column(c).fill_null(0).to_numpy(zero_copy_only=False) for c in columns],
+                        axis=1).reshape(-1) if n else np.zeros(0, np.int64)
+        offsets = pa.array(np.arange(0, n * len(columns) + 1, len(columns), dtype=np.int32))
+        rows = pa.table({
+            "projection": pa.array([projection] * n, pa.string()),
+            "batch": pa.array(np.full(n, batch, np.int64)),
+            "row": pa.array(np.arange(n, dtype=np.int32)),
+            "event_id": events.column("event_id"), "kind": events.column("kind"),
+            "member_id": events.column("member_id").cast(pa.string()),
+            "amounts": pa.ListArray.from_arrays(offsets, pa.array(flat, pa.int64())),
+            **{name: events.column(name) for name in ("sponsor_id", "placement_id", "leg", "status", "tier",
+                                                       "rank_override")},
+        })
+        with self._transaction() as db:
+            known = db.execute("SELECT volume_columns FROM projections WHERE projection = ?", [projection]).fetchall()
+            if not known:
+                db.execute("INSERT INTO projections VALUES (?, ?)", [projection, list(columns)])
+            elif list(known[0][0]) != list(columns):
+                raise StoreError(f"projection {projection!r} in {self.path} has volume columns {known[0][0]}, "
+                                 f"not {list(columns)}: another plan wrote it")
+            with registered(db, "incoming_events", rows):
+                db.execute("INSERT INTO projection_events SELECT * FROM incoming_events")
+
+    def _event_batches(self, projection: str, columns: tuple[str, ...]) -> Iterator[pa.Table]:
+        """A projection's events batch by batch, in the order they were appended."""
+        with self._lock:
+            known = self._db.execute("SELECT volume_columns FROM projections WHERE projection = ?",
+                                     [projection]).fetchall()
+            if not known:
+                return
+            if list(known[0][0]) != list(columns):
+                raise StoreError(f"projection {projection!r} in {self.path} has volume columns {known[0][0]}, "
+                                 f"not {list(columns)}: another plan wrote it")
+            table = self._db.sql("SELECT * FROM projection_events WHERE projection = ? ORDER BY batch, \"row\"",
+                                 params=[projection]).to_arrow_table()
+        batches = table.column("batch").to_numpy()
+        cuts = np.flatnonzero(np.diff(batches)) + 1
+        k = len(columns)
+        for start, stop in zip([0, *cuts.tolist()], [*cuts.tolist(), len(batches)], strict=True):
+            part = table.slice(start, stop - start)
+            flat = part.column("amounts").combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, k)
+            yield pa.table({
+                "event_id": part.column("event_id"), "kind": part.column("kind"),
+                "member_id": part.column("member_id"),
+                **{c: pa.array(flat[:, i]) for i, c in enumerate(columns)},
+                **{name: part.column(name) for name in ("sponsor_id", "placement_id", "leg", "status", "tier",
+                                                         "rank_override")},
+            })
 
     def verify_ledger(self, published_heads: pa.Table | None = None) -> ledger.VerifyReport:
         """Recomputes every leaf and chain of the stored ledger (:func:`mlm_core.ledger.verify`, in posting

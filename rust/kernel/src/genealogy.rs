@@ -291,6 +291,9 @@ fn preorder_of(parent: &[u32], order: Option<&[u32]>, legs: Option<&[u8]>) -> Ve
     iv
 }
 
+/// "No such member" in [`Genealogy::rows_or_unknown`] (never a row: rows stay below `MAX_MEMBERS`).
+pub const UNKNOWN_ROW: u32 = UNKNOWN_LINK;
+
 /// A validated genealogy: both trees whole (every member reaches a root in each), binary slots unique.
 #[derive(Debug)]
 pub struct Genealogy {
@@ -317,6 +320,32 @@ impl Genealogy {
     /// 0 for a root, 1 for `L`, 2 for `R`.
     pub fn leg(&self) -> &[u8] {
         &self.leg
+    }
+
+    /// The row of the member whose id is `key`, `None` when it is no member. `member_id` as for
+    /// [`Genealogy::rows_of`].
+    pub fn row_of<'k, K: KeyColumn>(&self, member_id: &'k K, key: K::Key<'k>) -> Option<u32> {
+        if member_id.len() != self.len() {
+            return None;
+        }
+        self.index.find_one(member_id, key)
+    }
+
+    /// The member row of each id of `ids`, [`NONE`] for a null id and [`UNKNOWN_ROW`] for an id that is
+    /// no member: [`Genealogy::rows_of`] for callers that reject such rows one by one.
+    pub fn rows_or_unknown<'k, K: KeyColumn>(&self, member_id: &'k K, ids: &'k K) -> Result<Vec<u32>> {
+        if member_id.len() != self.len() {
+            return Err(invalid("member_id column is not the one the genealogy was built from"));
+        }
+        let links = self.index.resolve_ordered(member_id, ids);
+        Ok(links
+            .into_iter()
+            .map(|l| match l {
+                NULL_LINK => NONE,
+                UNKNOWN_LINK => UNKNOWN_ROW,
+                row => row,
+            })
+            .collect())
     }
 
     /// The member row of each id of `ids`, `None` for a null id, `Err(row)` listing the first rows

@@ -187,6 +187,13 @@ impl IdIndex {
         IdIndex { shards }
     }
 
+    /// The row of one id, `None` when it is no member: one probe, for point lookups.
+    pub(crate) fn find_one<'k, K: KeyColumn>(&self, member_id: &'k K, key: K::Key<'k>) -> Option<u32> {
+        let hash = hash_key(key);
+        let row = self.table(hash).find(hash, |r| member_id.get(r as usize) == Some(key));
+        (row != UNKNOWN_LINK).then_some(row)
+    }
+
     fn table(&self, hash: u64) -> &RowTable {
         &self.shards[shard_of(hash, self.shards.len())]
     }

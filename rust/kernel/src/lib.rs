@@ -15,11 +15,12 @@ mod id_index;
 pub mod keys;
 pub mod reconcile;
 pub mod ledger;
+pub mod live;
 pub mod rng;
 pub mod rollup;
 pub mod synth;
 
 pub use error::{Code, Finding, KernelError, Severity};
-pub use genealogy::{build_genealogy, validate_genealogy, BuildOptions, Genealogy, Leg, Tree, NONE};
+pub use genealogy::{build_genealogy, validate_genealogy, BuildOptions, Genealogy, Leg, Tree, NONE, UNKNOWN_ROW};
 pub use keys::{IntKeys, KeyColumn, StrKeys, Validity};
 pub use rollup::RollupOp;

@@ -54,6 +54,26 @@ pub fn id_column<'a>(py: Python<'_>, array: &'a ArrayRef, what: &str) -> PyResul
     }
 }
 
+/// The id column a genealogy was built from, without checking its offsets again: `id_column` checks
+/// them in O(n), too slow for point lookups, and the build checked these already.
+pub fn trusted_id_column<'a>(py: Python<'_>, array: &'a ArrayRef) -> PyResult<IdColumn<'a>> {
+    match array.data_type() {
+        DataType::Int64 => {
+            let a = array.as_primitive::<Int64Type>();
+            Ok(IdColumn::Int(IntKeys { values: a.values(), validity: validity(a) }))
+        }
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            Ok(IdColumn::Str(StrKeys { offsets: a.value_offsets(), data: a.value_data(), validity: validity(a) }))
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            Ok(IdColumn::LargeStr(StrKeys { offsets: a.value_offsets(), data: a.value_data(), validity: validity(a) }))
+        }
+        other => Err(input_error(py, format!("member ids must be int64, string or large_string, not {other}"))),
+    }
+}
+
 pub fn leg_column<'a>(py: Python<'_>, array: &'a ArrayRef) -> PyResult<StrKeys<'a, i32>> {
     match array.data_type() {
         DataType::Utf8 => {

@@ -31,7 +31,7 @@ use pyo3::conversion::FromPyObjectOwned;
 /// A plan compiled by `mlm_core.plan` into plain values, held as the kernel's structs.
 #[pyclass(frozen, module = "mlm_core._mlm_core")]
 pub struct PlanCore {
-    spec: PlanSpec,
+    pub(crate) spec: PlanSpec,
 }
 
 #[pymethods]

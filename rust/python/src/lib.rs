@@ -9,6 +9,7 @@ mod genealogy;
 mod huge_pages;
 mod ingest;
 mod ledger;
+mod live;
 mod reconcile;
 mod synth;
 
@@ -28,6 +29,7 @@ fn _mlm_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_MEMBERS", mlm_kernel::genealogy::MAX_MEMBERS)?;
     m.add_class::<genealogy::GenealogyCore>()?;
     m.add_class::<engine::PlanCore>()?;
+    m.add_class::<live::LiveCore>()?;
     m.add_function(wrap_pyfunction!(engine::run_period, m)?)?;
     m.add_function(wrap_pyfunction!(engine::explain_level, m)?)?;
     m.add_function(wrap_pyfunction!(genealogy::build_genealogy, m)?)?;

@@ -12,6 +12,13 @@ pub(super) struct Prepared {
     sponsored_legs: Option<Vec<u8>>,
 }
 
+impl Prepared {
+    /// This period's new volume in each member's left and right leg.
+    pub(super) fn new_legs(&self) -> (&[i64], &[i64]) {
+        (&self.new_left, &self.new_right)
+    }
+}
+
 pub(super) fn prepare(genealogy: &Genealogy, rule: &BinaryRule, input: &PeriodInput<'_>, active: &[bool]) -> Result<Prepared> {
     let (new_left, new_right) = genealogy.leg_volumes(input.columns[rule.base])?;
     let sponsored_legs = if rule.requires_sponsored_legs { Some(sponsored_legs(genealogy, active)) } else { None };

@@ -8,7 +8,7 @@ mod ranks;
 pub mod rounding;
 mod stairs;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use rounding::Rounding;
 
@@ -147,8 +147,33 @@ pub struct PeriodOutput {
     pub bonuses: Vec<BonusOutput>,
 }
 
+/// What a live projection shows beside a member's lines (`crate::live`): figures the period computes on
+/// the way and otherwise drops.
+#[derive(Debug, Clone, Default)]
+pub struct Detail {
+    /// Group PV (the member's sponsor subtree), when a rank reads it or counts legs; else empty.
+    pub group_pv: Vec<i64>,
+    /// The highest paid-as rank in each member's sponsor subtree (itself included), same condition.
+    pub subtree_best: Vec<u16>,
+    /// Per bonus, for binary bonuses: this period's new volume in the left and right leg.
+    pub new_legs: Vec<Option<(Vec<i64>, Vec<i64>)>>,
+}
+
 /// Runs one period of `plan` over `genealogy`.
 pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_>) -> Result<PeriodOutput> {
+    run(genealogy, plan, input, false).map(|(output, _)| output)
+}
+
+/// [`run_period`], keeping the [`Detail`] a member's live figures need.
+pub fn run_period_detailed(
+    genealogy: &Genealogy,
+    plan: &PlanSpec,
+    input: &PeriodInput<'_>,
+) -> Result<(PeriodOutput, Detail)> {
+    run(genealogy, plan, input, true).map(|(output, detail)| (output, detail.unwrap_or_default()))
+}
+
+fn run(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_>, detail: bool) -> Result<(PeriodOutput, Option<Detail>)> {
     check_input(genealogy, plan, input)?;
     let pv = input.columns[0];
     let active: Vec<bool> =
@@ -166,7 +191,7 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
     // Ranks resolve on one core while the other prepares what the bonuses need without ranks: binary
     // leg volumes and sponsored legs, and who occupies each level.
     let (paid_as, prep) = rayon::join(
-        || ranks::resolve(genealogy, plan, pv, input.status_active, input.rank_override),
+        || ranks::resolve(genealogy, plan, pv, input.status_active, input.rank_override, detail),
         || -> Result<_> {
             let prepared = plan
                 .bonuses
@@ -192,8 +217,17 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
             Ok((prepared, links))
         },
     );
-    let paid_as = paid_as?;
+    let (paid_as, subtree) = paid_as?;
     let (prepared, links) = prep?;
+    let mut new_legs: Vec<Option<(Vec<i64>, Vec<i64>)>> = vec![None; plan.bonuses.len()];
+    if detail {
+        for (slot, prepared) in new_legs.iter_mut().zip(&prepared) {
+            if let Some(p) = prepared.lock().map_err(|_| invalid("binary preparation poisoned"))?.as_ref() {
+                let (left, right) = p.new_legs();
+                *slot = Some((left.to_vec(), right.to_vec()));
+            }
+        }
+    }
     let highest = paid_as.iter().zip(input.prev_highest).map(|(&p, &h)| p.max(h)).collect();
     let links_for = |rule: &LevelRule| -> Result<&levels::Links> {
         let key = (rule.compression, rule.requires_active);
@@ -261,7 +295,11 @@ pub fn run_period(genealogy: &Genealogy, plan: &PlanSpec, input: &PeriodInput<'_
         return Err(invalid("a bonus depends on a bonus that is not computed before it"));
     }
     let bonuses: Vec<BonusOutput> = slots.into_iter().flatten().collect();
-    Ok(PeriodOutput { active, paid_as, highest, bonuses })
+    let detail = detail.then(|| {
+        let (group_pv, subtree_best) = subtree.unwrap_or_default();
+        Detail { group_pv, subtree_best, new_legs }
+    });
+    Ok((PeriodOutput { active, paid_as, highest, bonuses }, detail))
 }
 
 /// The commission lines of a period: every non-zero amount, by member row, then bonus in plan order.

@@ -13,6 +13,9 @@ struct Upward {
     best: u16,
 }
 
+/// Per member: group PV (empty when no rank reads it) and the highest paid-as rank in its subtree.
+pub(super) type Subtree = (Vec<i64>, Vec<u16>);
+
 /// Each member's paid-as rank index. Children are resolved before parents, since a parent's `legs`
 /// requirement reads the highest paid-as rank in each child's subtree; group PV (a leg's PV is its top
 /// member's group PV) is summed in the same pass.
@@ -22,13 +25,14 @@ pub(super) fn resolve(
     pv: &[i64],
     status_active: &[bool],
     rank_override: Option<&[u16]>,
-) -> Result<Vec<u16>> {
+    keep_subtree: bool,
+) -> Result<(Vec<u16>, Option<Subtree>)> {
     let n = genealogy.len();
     let tree = genealogy.tree(Tree::Sponsor);
     let needs_gv = plan.ranks.iter().any(|r| r.min_gv.is_some());
     if !needs_gv && plan.ranks.iter().all(|r| r.legs == 0) {
         // Ranks on the member's own PV only (many package plans): no tree walk, every core.
-        return Ok(own_ranks(plan, pv, status_active, rank_override));
+        return Ok((own_ranks(plan, pv, status_active, rank_override), None));
     }
     let mut up: Vec<Upward> = pv.iter().map(|&group_pv| Upward { group_pv, best: 0 }).collect();
     let mut paid_as = vec![0u16; n];
@@ -121,7 +125,13 @@ pub(super) fn resolve(
     if let Some(row) = overflow {
         return Err(crate::rollup::overflow(Tree::Sponsor, row));
     }
-    Ok(paid_as)
+    // Group PV and the subtree's best rank, for a member's live figures ("what it still needs").
+    // Group PV is summed only when a rank reads it.
+    let subtree = keep_subtree.then(|| {
+        let group_pv = if needs_gv { up.iter().map(|u| u.group_pv).collect() } else { Vec::new() };
+        (group_pv, up.iter().map(|u| u.best).collect())
+    });
+    Ok((paid_as, subtree))
 }
 
 /// Paid-as ranks when no rank reads the downline: the highest rank whose `min_pv` the member meets.

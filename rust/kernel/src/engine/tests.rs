@@ -4,7 +4,7 @@ use crate::genealogy::{build_genealogy, BuildOptions};
 use crate::keys::{IntKeys, OwnedStrKeys, Validity};
 
 /// Members A..H as rows 0..7 (ids 0..7), shaped as in the spec's worked example.
-pub(super) fn example_genealogy() -> Genealogy {
+pub(crate) fn example_genealogy() -> Genealogy {
     let ids: Vec<i64> = (0..8).collect();
     let sponsor = [0i64, 0, 0, 1, 1, 2, 3, 6];
     let placement = [0i64, 0, 0, 1, 1, 2, 3, 2];
@@ -16,7 +16,7 @@ pub(super) fn example_genealogy() -> Genealogy {
     build_genealogy(&member, &s, &p, &legs.view(), BuildOptions::default()).unwrap().0
 }
 
-pub(super) fn example_plan() -> PlanSpec {
+pub(crate) fn example_plan() -> PlanSpec {
     let rank = |min_gv, share, legs| RankRule {
         min_pv: Some(10_000),
         min_gv: Some(min_gv),

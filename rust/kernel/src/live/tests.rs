@@ -1,0 +1,230 @@
+//! The live state against hand-checked batches, and a view against the spec's worked example.
+use super::*;
+use crate::engine::tests::{example_genealogy, example_plan};
+use crate::keys::{StrKeys, Validity};
+
+/// Event ids laid out as an Arrow `string` column (i32 offsets).
+struct Ids {
+    offsets: Vec<i32>,
+    data: Vec<u8>,
+    valid: Vec<u8>,
+}
+
+impl Ids {
+    fn new(ids: &[Option<&str>]) -> Ids {
+        let mut out = Ids { offsets: vec![0], data: Vec::new(), valid: vec![0; ids.len().div_ceil(8)] };
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(id) = id {
+                out.data.extend_from_slice(id.as_bytes());
+                out.valid[i / 8] |= 1 << (i % 8);
+            }
+            out.offsets.push(out.data.len() as i32);
+        }
+        out
+    }
+
+    fn view_i32(&self) -> StrKeys<'_, i32> {
+        StrKeys::new(&self.offsets, &self.data, Some(Validity { bits: &self.valid, offset: 0 })).unwrap()
+    }
+}
+
+struct Events {
+    ids: Ids,
+    kind: Vec<u8>,
+    row: Vec<u32>,
+    pv: Vec<i64>,
+    bv: Vec<i64>,
+    value: Vec<u32>,
+}
+
+/// (event id, kind, member row, pv, bv, value)
+type Event<'a> = (Option<&'a str>, u8, u32, i64, i64, u32);
+
+fn events(list: &[Event<'_>]) -> Events {
+    Events {
+        ids: Ids::new(&list.iter().map(|e| e.0).collect::<Vec<_>>()),
+        kind: list.iter().map(|e| e.1).collect(),
+        row: list.iter().map(|e| e.2).collect(),
+        pv: list.iter().map(|e| e.3).collect(),
+        bv: list.iter().map(|e| e.4).collect(),
+        value: list.iter().map(|e| e.5).collect(),
+    }
+}
+
+fn apply(state: &mut LiveState, e: &Events) -> Vec<(usize, Rejection)> {
+    let n = e.kind.len();
+    let zeros32 = vec![0u32; n];
+    let zeros8 = vec![0u8; n];
+    let given = vec![false; n];
+    let batch = Batch {
+        event_id: e.ids.view_i32(),
+        kind: &e.kind,
+        row: &e.row,
+        amounts: vec![&e.pv, &e.bv],
+        value: &e.value,
+        sponsor: &zeros32,
+        placement: &zeros32,
+        leg: &zeros8,
+        given: &given,
+    };
+    state.apply(&batch, 2, 4).unwrap()
+}
+
+fn fresh(n: usize) -> LiveState {
+    LiveState::new(2, vec![true; n], vec![NO_VALUE; n], vec![NO_VALUE; n]).unwrap()
+}
+
+#[test]
+fn orders_returns_and_attributes_apply_in_row_order() {
+    let mut s = fresh(3);
+    let e = events(&[
+        (Some("a"), ORDER, 1, 500, 400, NO_CODE),
+        (Some("b"), RETURN, 1, 200, 100, NO_CODE),
+        (Some("c"), STATUS, 2, 0, 0, 7),
+        (Some("d"), TIER, 0, 0, 0, 1),
+        (Some("e"), RANK_OVERRIDE, 0, 0, 0, 3),
+        (Some("f"), RANK_OVERRIDE, 0, 0, 0, NO_CODE),
+    ]);
+    assert!(apply(&mut s, &e).is_empty());
+    assert_eq!(s.seq(), 6);
+    assert_eq!(s.sums, vec![vec![0, 300, 0], vec![0, 300, 0]]);
+    assert_eq!(s.status_active, vec![true, true, false]);
+    assert_eq!((s.tier[0], s.rank_override[0]), (1, NO_VALUE));
+    assert_eq!(s.seq_of(b"c"), Some(3));
+}
+
+#[test]
+fn repeats_are_no_ops_or_rejected_and_bad_events_name_their_reason() {
+    let mut s = fresh(3);
+    assert!(apply(&mut s, &events(&[(Some("a"), ORDER, 1, 500, 400, NO_CODE)])).is_empty());
+    let e = events(&[
+        (Some("a"), ORDER, 1, 500, 400, NO_CODE), // the same event again
+        (Some("a"), ORDER, 1, 501, 400, NO_CODE), // other fields
+        (None, ORDER, 1, 1, 1, NO_CODE),
+        (Some("k"), 9, 1, 1, 1, NO_CODE),
+        (Some("m"), ORDER, NONE, 1, 1, NO_CODE),
+        (Some("u"), ORDER, UNKNOWN_ROW, 1, 1, NO_CODE),
+        (Some("n"), ORDER, 1, 1, -1, NO_CODE),
+        (Some("s"), STATUS, 1, 0, 0, NO_CODE),
+        (Some("t"), TIER, 1, 0, 0, BAD_CODE),
+        (Some("r"), RANK_OVERRIDE, 1, 0, 0, BAD_CODE),
+        (Some("z"), ORDER, 2, 1, 1, NO_CODE),
+        (Some("z"), ORDER, 2, 1, 1, NO_CODE), // repeated within the batch: a no-op
+    ]);
+    let rejected = apply(&mut s, &e);
+    assert_eq!(
+        rejected,
+        vec![
+            (1, Rejection::OtherFields(1)),
+            (2, Rejection::NullEventId),
+            (3, Rejection::UnknownKind),
+            (4, Rejection::NullMember),
+            (5, Rejection::UnknownMember),
+            (6, Rejection::Negative(0b10)),
+            (7, Rejection::NoStatus),
+            (8, Rejection::UnknownTier),
+            (9, Rejection::UnknownRank),
+        ]
+    );
+    assert_eq!(s.seq(), 2);
+    assert_eq!(s.sums[0], vec![0, 500, 1]);
+}
+
+#[test]
+fn an_event_that_would_leave_int64_is_rejected_whole() {
+    let mut s = fresh(2);
+    assert!(apply(&mut s, &events(&[(Some("a"), ORDER, 0, 1, i64::MAX, NO_CODE)])).is_empty());
+    // pv would fit, bv would not: neither column moves.
+    let rejected = apply(&mut s, &events(&[(Some("b"), ORDER, 0, 5, 1, NO_CODE), (Some("c"), RETURN, 0, 1, 1, NO_CODE)]));
+    assert_eq!(rejected, vec![(0, Rejection::Overflow(0b10))]);
+    assert_eq!((s.sums[0][0], s.sums[1][0]), (0, i64::MAX - 1));
+    // A return below i64::MIN is refused the same way; exactly i64::MIN is a valid total.
+    let mut s = fresh(1);
+    assert!(apply(&mut s, &events(&[(Some("a"), RETURN, 0, 0, i64::MAX, NO_CODE), (Some("b"), RETURN, 0, 0, 1, NO_CODE)])).is_empty());
+    assert_eq!(s.sums[1][0], i64::MIN);
+    assert_eq!(apply(&mut s, &events(&[(Some("c"), RETURN, 0, 0, 1, NO_CODE)])), vec![(0, Rejection::Overflow(0b10))]);
+}
+
+#[test]
+fn rows_out_of_range_are_a_callers_error_and_change_nothing() {
+    let mut s = fresh(2);
+    let e = events(&[(Some("a"), ORDER, 0, 1, 1, NO_CODE), (Some("b"), ORDER, 5, 1, 1, NO_CODE)]);
+    let n = e.kind.len();
+    let (z32, z8, given) = (vec![0u32; n], vec![0u8; n], vec![false; n]);
+    let batch = Batch {
+        event_id: e.ids.view_i32(),
+        kind: &e.kind,
+        row: &e.row,
+        amounts: vec![&e.pv, &e.bv],
+        value: &e.value,
+        sponsor: &z32,
+        placement: &z32,
+        leg: &z8,
+        given: &given,
+    };
+    assert!(s.apply(&batch, 0, 4).is_err());
+    assert_eq!((s.seq(), s.sums[0][0]), (0, 0));
+}
+
+#[test]
+fn a_view_is_the_period_with_each_members_figures() {
+    // The spec's worked example: A..H as rows 0..7.
+    let g = Arc::new(example_genealogy());
+    let plan = example_plan();
+    let volume = vec![12_000i64, 15_000, 10_000, 30_000, 10_000, 20_000, 40_000, 10_000];
+    let status = vec![true, true, true, true, true, true, false, true];
+    let carried = Carried {
+        prev_highest: vec![0, 0, 2, 0, 0, 0, 0, 0],
+        carries: vec![Some((vec![0, 700, 0, 0, 0, 0, 0, 0], vec![2_500, 0, 0, 0, 0, 0, 0, 0])), None, None],
+    };
+    let inputs = Inputs {
+        seq: 9,
+        sums: vec![volume.clone(), volume.clone()],
+        status_active: status.clone(),
+        tier: vec![NO_VALUE; 8],
+        rank_override: vec![NO_VALUE; 8],
+    };
+    let view = View::compute(g.clone(), &plan, inputs, &carried).unwrap();
+    // The same numbers as the spec's worked example (engine::tests::worked_example_of_the_spec).
+    assert_eq!(view.output.paid_as, vec![2, 1, 1, 1, 0, 0, 0, 0]);
+    let a = view.figures(&plan, 0).unwrap();
+    assert_eq!(a.lines, vec![(0, 4250), (1, 4050), (2, 160)]);
+    assert_eq!(a.group_pv, Some(147_000));
+    // Left leg B+D+E+G = 95 000; right leg C+F+H = 40 000 plus the carried 2 500.
+    assert_eq!(a.legs, vec![Legs { bonus: 0, left: 95_000, right: 42_500, carry_left: 50_000, carry_right: 0 }]);
+    // Rank 3 needs 100 000 group PV, legs capped at 50 000: B's 105 000 counts 50 000, C's 30 000, own
+    // 12 000 -> 92 000, 8 000 short; two legs hold rank 1 or more (B and C): none short.
+    assert_eq!(a.next_rank, Some(NextRank { rank: 3, status: false, pv: 0, group_pv: 8_000, legs: 0 }));
+    // B: rank 2 needs 60 000, legs capped at 30 000: D's 80 000 counts 30 000, E's 10 000, own 15 000.
+    let b = view.figures(&plan, 1).unwrap();
+    assert_eq!(b.next_rank, Some(NextRank { rank: 2, status: false, pv: 0, group_pv: 5_000, legs: 0 }));
+    // G is not active: that is what it lacks for rank 1 (its 50 000 group PV is enough).
+    let gee = view.figures(&plan, 6).unwrap();
+    assert_eq!(gee.next_rank, Some(NextRank { rank: 1, status: true, pv: 0, group_pv: 0, legs: 0 }));
+    assert!(view.figures(&plan, 8).is_none());
+    // The view's period is run_period's.
+    let input = PeriodInput {
+        columns: vec![&volume, &volume],
+        status_active: &status,
+        prev_highest: &carried.prev_highest,
+        carries: vec![carried.carries[0].as_ref().map(|(l, r)| (l.as_slice(), r.as_slice())), None, None],
+        rank_override: None,
+        tier: None,
+    };
+    let expected = engine::run_period(&g, &plan, &input).unwrap();
+    assert_eq!(view.output.paid_as, expected.paid_as);
+    for (got, want) in view.output.bonuses.iter().zip(&expected.bonuses) {
+        assert_eq!((&got.amount, &got.carry, got.breakage), (&want.amount, &want.carry, want.breakage));
+    }
+}
+
+#[test]
+fn members_that_join_start_empty_and_carry_nothing() {
+    let mut s = fresh(2);
+    s.grow(4);
+    assert_eq!((s.len(), s.sums[1].len(), s.status_active[3], s.tier[3]), (4, 4, false, NO_VALUE));
+    let mut c = Carried { prev_highest: vec![1, 2], carries: vec![Some((vec![5, 6], vec![7, 8])), None] };
+    c.grow(3);
+    assert_eq!(c.prev_highest, vec![1, 2, 0]);
+    assert_eq!(c.carries[0], Some((vec![5, 6, 0], vec![7, 8, 0])));
+}

@@ -1,0 +1,418 @@
+//! `LiveCore`: the Rust side of `mlm_core.Projection`. Writers apply event batches under one lock with
+//! the GIL released; a recomputation copies the state under that lock, computes without it and
+//! publishes an immutable view; readers take the published view (a pointer copy) and never wait for
+//! either.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int16Array};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, UInt32Type, UInt8Type};
+use arrow::pyarrow::ToPyArrow;
+use mlm_kernel::engine::{PlanSpec, NO_VALUE};
+use mlm_kernel::live::{Batch, Carried, LiveState, Rejection, View};
+use mlm_kernel::{Genealogy, KernelError, KeyColumn, StrKeys};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::arrow_in::{import_array, int64_values, trusted_id_column, validity, IdColumn};
+use crate::engine::PlanCore;
+use crate::errors::{input_error, run_detached};
+use crate::genealogy::{int64_array, GenealogyCore};
+
+struct Writer {
+    live: LiveState,
+    genealogy: Arc<Genealogy>,
+    member_id: ArrayRef,
+    carried: Arc<Carried>,
+}
+
+/// What `apply` returns: the last sequence number, and per rejected row its code and detail.
+type Applied = (u64, Vec<usize>, Vec<&'static str>, Vec<u64>);
+
+struct Published {
+    view: View,
+    member_id: ArrayRef,
+}
+
+/// Names the answers use, fixed with the plan.
+struct Names {
+    ranks: Vec<String>,
+    bonuses: Vec<String>,
+    columns: Vec<String>,
+}
+
+#[pyclass(frozen, module = "mlm_core._mlm_core")]
+pub struct LiveCore {
+    plan: PlanSpec,
+    names: Names,
+    writer: Mutex<Writer>,
+    view: Mutex<Option<Arc<Published>>>,
+    /// One recomputation at a time.
+    refreshing: Mutex<()>,
+    seq: AtomicU64,
+}
+
+fn poisoned() -> KernelError {
+    KernelError::InvalidInput { message: "a live projection's lock was poisoned by an earlier failure".into() }
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, KernelError> {
+    m.lock().map_err(|_| poisoned())
+}
+
+fn primitive<T: ArrowPrimitiveType>(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<ArrayRef> {
+    let array = import_array(py, value, what)?;
+    if array.data_type() != &T::DATA_TYPE || array.null_count() > 0 {
+        return Err(input_error(py, format!("{what} must be {} without nulls, not {}", T::DATA_TYPE, array.data_type())));
+    }
+    Ok(array)
+}
+
+fn u16s(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u16>> {
+    let array = import_array(py, value, what)?;
+    let Some(values) = array.as_any().downcast_ref::<Int16Array>() else {
+        return Err(input_error(py, format!("{what} must be int16, not {}", array.data_type())));
+    };
+    values
+        .iter()
+        .map(|v| match v {
+            None | Some(-1) => Ok(NO_VALUE),
+            Some(x) if x >= 0 => Ok(x as u16),
+            Some(x) => Err(input_error(py, format!("{what} has the invalid index {x}"))),
+        })
+        .collect()
+}
+
+fn bools(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<bool>> {
+    let array = import_array(py, value, what)?;
+    match array.as_any().downcast_ref::<BooleanArray>() {
+        Some(flags) if flags.null_count() == 0 => Ok(flags.values().iter().collect()),
+        _ => Err(input_error(py, format!("{what} must be boolean without nulls, not {}", array.data_type()))),
+    }
+}
+
+fn i16_array(py: Python<'_>, values: &[u16]) -> PyResult<Py<PyAny>> {
+    let array: Int16Array = values.iter().map(|&v| if v == NO_VALUE { -1 } else { v as i16 }).collect();
+    Ok(array.into_data().to_pyarrow(py)?.unbind())
+}
+
+fn rejection(why: Rejection) -> (&'static str, u64) {
+    match why {
+        Rejection::Given => ("given", 0),
+        Rejection::NullEventId => ("null_event_id", 0),
+        Rejection::UnknownKind => ("unknown_kind", 0),
+        Rejection::NullMember => ("null_member", 0),
+        Rejection::UnknownMember => ("unknown_member", 0),
+        Rejection::Negative(mask) => ("negative", mask),
+        Rejection::NoStatus => ("no_status", 0),
+        Rejection::UnknownTier => ("unknown_tier", 0),
+        Rejection::UnknownRank => ("unknown_rank", 0),
+        Rejection::OtherFields(seq) => ("other_fields", seq),
+        Rejection::Overflow(mask) => ("overflow", mask),
+    }
+}
+
+impl LiveCore {
+    fn published(&self) -> Option<Arc<Published>> {
+        self.view.lock().ok().and_then(|v| v.clone())
+    }
+}
+
+#[pymethods]
+impl LiveCore {
+    /// `columns`: the plan's volume column names (the answers' `volumes`); `column_count`: the columns
+    /// the compiled plan reads (more when it pads). `status_active`, `tier`, `rank_override` (int16, -1
+    /// none) and `prev_highest` (int16) per member row; `carries` per bonus: None or `(left, right)`.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        genealogy: &GenealogyCore,
+        plan: &PlanCore,
+        ranks: Vec<String>,
+        bonuses: Vec<String>,
+        columns: Vec<String>,
+        column_count: usize,
+        status_active: &Bound<'_, PyAny>,
+        tier: &Bound<'_, PyAny>,
+        rank_override: &Bound<'_, PyAny>,
+        prev_highest: &Bound<'_, PyAny>,
+        carries: &Bound<'_, PyList>,
+    ) -> PyResult<Self> {
+        let n = genealogy.inner.len();
+        let status_active = bools(py, status_active, "status_active")?;
+        let tier = u16s(py, tier, "tier")?;
+        let rank_override = u16s(py, rank_override, "rank_override")?;
+        let prev_highest: Vec<u16> =
+            u16s(py, prev_highest, "prev_highest")?.into_iter().map(|h| if h == NO_VALUE { 0 } else { h }).collect();
+        let mut carry_vecs = Vec::new();
+        for entry in carries.iter() {
+            carry_vecs.push(if entry.is_none() {
+                None
+            } else {
+                let (l, r): (Bound<'_, PyAny>, Bound<'_, PyAny>) = entry.extract()?;
+                let (l, r) = (import_array(py, &l, "carry")?, import_array(py, &r, "carry")?);
+                Some((int64_values(py, &l, "carry")?.to_vec(), int64_values(py, &r, "carry")?.to_vec()))
+            });
+        }
+        if prev_highest.len() != n
+            || carry_vecs.len() != plan.spec.bonuses.len()
+            || carry_vecs.iter().flatten().any(|(l, r)| l.len() != n || r.len() != n)
+            || bonuses.len() != plan.spec.bonuses.len()
+            || ranks.len() != plan.spec.ranks.len()
+        {
+            return Err(input_error(py, "a live projection needs its per-member inputs and names aligned to the genealogy and plan"));
+        }
+        let live = LiveState::new(column_count.max(columns.len()), status_active, tier, rank_override).map_err(|e| crate::errors::to_py_err(py, e))?;
+        if live.len() != n {
+            return Err(input_error(py, "attributes must have one entry per member"));
+        }
+        Ok(LiveCore {
+            plan: plan.spec.clone(),
+            names: Names { ranks, bonuses, columns },
+            writer: Mutex::new(Writer {
+                live,
+                genealogy: genealogy.inner.clone(),
+                member_id: genealogy.member_id.clone(),
+                carried: Arc::new(Carried { prev_highest, carries: carry_vecs }),
+            }),
+            view: Mutex::new(None),
+            refreshing: Mutex::new(()),
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    /// The sequence number of the last applied event.
+    fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// The sequence number of the published view, None before the first.
+    fn view_seq(&self) -> Option<u64> {
+        self.published().map(|p| p.view.seq())
+    }
+
+    /// Member rows of `ids` (same type as the member ids) in the current genealogy: 2**32-1 for a null
+    /// id, 2**32-2 for an id that is no member.
+    fn rows(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let ids = import_array(py, ids, "member_id")?;
+        let (genealogy, member_id) = {
+            let w = py.detach(|| lock(&self.writer).map(|w| (w.genealogy.clone(), w.member_id.clone())));
+            w.map_err(|e| crate::errors::to_py_err(py, e))?
+        };
+        if ids.data_type() != member_id.data_type() {
+            return Err(input_error(py, format!("event member ids are {}, the member ids {}", ids.data_type(), member_id.data_type())));
+        }
+        let members = trusted_id_column(py, &member_id)?;
+        let query = crate::arrow_in::id_column(py, &ids, "member_id")?;
+        let rows = run_detached(py, || match (&members, &query) {
+            (IdColumn::Int(m), IdColumn::Int(q)) => genealogy.rows_or_unknown(m, q),
+            (IdColumn::Str(m), IdColumn::Str(q)) => genealogy.rows_or_unknown(m, q),
+            (IdColumn::LargeStr(m), IdColumn::LargeStr(q)) => genealogy.rows_or_unknown(m, q),
+            _ => Err(KernelError::InvalidInput { message: "id types differ".into() }),
+        })?;
+        Ok(arrow::array::UInt32Array::from(rows).into_data().to_pyarrow(py)?.unbind())
+    }
+
+    /// The sequence number each event id was applied as (0: not applied).
+    fn seqs_of(&self, py: Python<'_>, event_id: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
+        let ids = import_array(py, event_id, "event_id")?;
+        if ids.data_type() != &DataType::Utf8 {
+            return Err(input_error(py, "event_id must be a string array"));
+        }
+        let a = ids.as_string::<i32>();
+        let keys = StrKeys::new(a.value_offsets(), a.value_data(), validity(a)).map_err(|e| crate::errors::to_py_err(py, e))?;
+        run_detached(py, || {
+            let w = lock(&self.writer)?;
+            Ok((0..keys.len()).map(|i| keys.value(i).and_then(|k| w.live.seq_of(k)).unwrap_or(0)).collect())
+        })
+    }
+
+    /// Applies one batch (see `mlm_kernel::live::Batch`); returns the last sequence number and the
+    /// rejected rows with a code and a detail (a sequence number or a column bit mask).
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &self,
+        py: Python<'_>,
+        event_id: &Bound<'_, PyAny>,
+        kind: &Bound<'_, PyAny>,
+        row: &Bound<'_, PyAny>,
+        amounts: Vec<Bound<'_, PyAny>>,
+        value: &Bound<'_, PyAny>,
+        sponsor: &Bound<'_, PyAny>,
+        placement: &Bound<'_, PyAny>,
+        leg: &Bound<'_, PyAny>,
+        given: &Bound<'_, PyAny>,
+    ) -> PyResult<Applied> {
+        let ids = import_array(py, event_id, "event_id")?;
+        if ids.data_type() != &DataType::Utf8 {
+            return Err(input_error(py, "event_id must be a string array"));
+        }
+        let a = ids.as_string::<i32>();
+        let event_id = StrKeys::new(a.value_offsets(), a.value_data(), validity(a)).map_err(|e| crate::errors::to_py_err(py, e))?;
+        let kind = primitive::<UInt8Type>(py, kind, "kind")?;
+        let row = primitive::<UInt32Type>(py, row, "row")?;
+        let value = primitive::<UInt32Type>(py, value, "value")?;
+        let sponsor = primitive::<UInt32Type>(py, sponsor, "sponsor")?;
+        let placement = primitive::<UInt32Type>(py, placement, "placement")?;
+        let leg = primitive::<UInt8Type>(py, leg, "leg")?;
+        let amount_arrays: Vec<ArrayRef> = amounts.iter().map(|a| import_array(py, a, "amount")).collect::<PyResult<_>>()?;
+        let amount_slices: Vec<&[i64]> = amount_arrays.iter().map(|a| int64_values(py, a, "amount")).collect::<PyResult<_>>()?;
+        let given = bools(py, given, "given")?;
+        let batch = Batch {
+            event_id,
+            kind: kind.as_primitive::<UInt8Type>().values(),
+            row: row.as_primitive::<UInt32Type>().values(),
+            amounts: amount_slices,
+            value: value.as_primitive::<UInt32Type>().values(),
+            sponsor: sponsor.as_primitive::<UInt32Type>().values(),
+            placement: placement.as_primitive::<UInt32Type>().values(),
+            leg: leg.as_primitive::<UInt8Type>().values(),
+            given: &given,
+        };
+        let (tiers, ranks) = (self.plan.tiers, self.plan.ranks.len());
+        let (seq, rejected) = run_detached(py, || {
+            let mut w = lock(&self.writer)?;
+            let rejected = w.live.apply(&batch, tiers, ranks)?;
+            let seq = w.live.seq();
+            self.seq.store(seq, Ordering::Release);
+            Ok((seq, rejected))
+        })?;
+        let mut rows = Vec::with_capacity(rejected.len());
+        let mut codes = Vec::with_capacity(rejected.len());
+        let mut details = Vec::with_capacity(rejected.len());
+        for (r, why) in rejected {
+            let (code, detail) = rejection(why);
+            rows.push(r);
+            codes.push(code);
+            details.push(detail);
+        }
+        Ok((seq, rows, codes, details))
+    }
+
+    /// Takes the genealogy members joined (its first rows are the current ones, in the same order).
+    fn grow(&self, py: Python<'_>, genealogy: &GenealogyCore) -> PyResult<()> {
+        let inner = genealogy.inner.clone();
+        let member_id = genealogy.member_id.clone();
+        run_detached(py, || {
+            let mut w = lock(&self.writer)?;
+            let n = inner.len();
+            if n < w.live.len() {
+                return Err(KernelError::InvalidInput { message: "a grown genealogy cannot have fewer members".into() });
+            }
+            w.live.grow(n);
+            let mut carried = (*w.carried).clone();
+            carried.grow(n);
+            w.carried = Arc::new(carried);
+            w.genealogy = inner;
+            w.member_id = member_id;
+            Ok(())
+        })
+    }
+
+    /// A copy of the period's inputs now: `seq`, `sums` (per column), `status_active`, `tier`,
+    /// `rank_override`.
+    fn inputs(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let inputs = run_detached(py, || Ok(lock(&self.writer)?.live.inputs()))?;
+        let out = PyDict::new(py);
+        out.set_item("seq", inputs.seq)?;
+        let sums = PyList::empty(py);
+        for column in inputs.sums {
+            sums.append(int64_array(py, column)?)?;
+        }
+        out.set_item("sums", sums)?;
+        out.set_item("status_active", BooleanArray::from(inputs.status_active).into_data().to_pyarrow(py)?)?;
+        out.set_item("tier", i16_array(py, &inputs.tier)?)?;
+        out.set_item("rank_override", i16_array(py, &inputs.rank_override)?)?;
+        Ok(out.into_any().unbind())
+    }
+
+    /// Recomputes the period over the state now and publishes it, unless the published view is already
+    /// of this sequence number; returns the published view's sequence number. The GIL is released
+    /// throughout, and the writers' lock only while the state is copied.
+    fn refresh(&self, py: Python<'_>) -> PyResult<u64> {
+        let plan = &self.plan;
+        run_detached(py, || {
+            let _one = lock(&self.refreshing)?;
+            let (inputs, genealogy, member_id, carried) = {
+                let w = lock(&self.writer)?;
+                if let Some(p) = self.published() {
+                    if p.view.seq() == w.live.seq() && Arc::ptr_eq(&p.view.genealogy, &w.genealogy) {
+                        return Ok(p.view.seq());
+                    }
+                }
+                (w.live.inputs(), w.genealogy.clone(), w.member_id.clone(), w.carried.clone())
+            };
+            let view = View::compute(genealogy, plan, inputs, &carried)?;
+            let seq = view.seq();
+            let published = Arc::new(Published { view, member_id });
+            let old = lock(&self.view)?.replace(published);
+            // The old view is freed here, outside the readers' lock.
+            drop(old);
+            Ok(seq)
+        })
+    }
+
+    /// One member's figures in the published view (see `Projection.member`); None when the id is no
+    /// member of it or no view is published yet.
+    fn member(&self, py: Python<'_>, member_id: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        let Some(published) = self.published() else { return Ok(None) };
+        let view = &published.view;
+        let row = match trusted_id_column(py, &published.member_id)? {
+            IdColumn::Int(keys) => match member_id.extract::<i64>() {
+                Ok(key) => view.row_of(&keys, key),
+                Err(_) => None,
+            },
+            IdColumn::Str(keys) => match member_id.extract::<&str>() {
+                Ok(key) => view.row_of(&keys, key.as_bytes()),
+                Err(_) => None,
+            },
+            IdColumn::LargeStr(keys) => match member_id.extract::<&str>() {
+                Ok(key) => view.row_of(&keys, key.as_bytes()),
+                Err(_) => None,
+            },
+        };
+        let Some(figures) = row.and_then(|r| view.figures(&self.plan, r)) else { return Ok(None) };
+        let names = &self.names;
+        let out = PyDict::new(py);
+        out.set_item("member_id", member_id)?;
+        out.set_item("as_of", view.seq())?;
+        out.set_item("active", figures.active)?;
+        out.set_item("paid_as_rank", &names.ranks[figures.paid_as as usize])?;
+        out.set_item("highest_rank", &names.ranks[figures.highest as usize])?;
+        let lines = PyDict::new(py);
+        for (bonus, amount) in &figures.lines {
+            lines.set_item(&names.bonuses[*bonus], amount)?;
+        }
+        out.set_item("lines", lines)?;
+        let volumes = PyDict::new(py);
+        for (name, value) in names.columns.iter().zip(&figures.volumes) {
+            volumes.set_item(name, value)?;
+        }
+        out.set_item("volumes", volumes)?;
+        out.set_item("group_pv", figures.group_pv)?;
+        let legs = PyDict::new(py);
+        for l in &figures.legs {
+            let entry = PyDict::new(py);
+            entry.set_item("left", l.left)?;
+            entry.set_item("right", l.right)?;
+            entry.set_item("carry_left", l.carry_left)?;
+            entry.set_item("carry_right", l.carry_right)?;
+            legs.set_item(&names.bonuses[l.bonus], entry)?;
+        }
+        out.set_item("legs", legs)?;
+        match figures.next_rank {
+            None => out.set_item("next_rank", py.None())?,
+            Some(next) => {
+                let entry = PyDict::new(py);
+                entry.set_item("rank", &names.ranks[next.rank as usize])?;
+                entry.set_item("status", next.status)?;
+                entry.set_item("pv", next.pv)?;
+                entry.set_item("group_pv", next.group_pv)?;
+                entry.set_item("legs", next.legs)?;
+                out.set_item("next_rank", entry)?;
+            }
+        }
+        Ok(Some(out.into_any().unbind()))
+    }
+}
