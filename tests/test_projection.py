@@ -3,7 +3,13 @@ by hand, idempotency by event_id, and a reason for every rejected event."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +229,272 @@ def test_constructor_attributes_and_state_carry_into_the_snapshot(company: tuple
     assert got.lines.equals(expected.lines) and got.ranks.equals(expected.ranks)
     assert got.state.equals(expected.state) and got.summary.equals(expected.summary)
     assert got.lines.num_rows > 0  # the carried state pays: the comparison is not between empty periods
+
+
+def _rank_index(plan: Plan, name: str) -> int:
+    return plan.rank_names.index(name)
+
+
+@pytest.mark.parametrize("plan_file", ["example-plan.toml", "example-plan-v2.toml"])
+def test_member_figures_match_the_snapshot_and_the_genealogys_rollups(company: tuple[pa.Table, Genealogy],
+                                                                      plan_file: str) -> None:
+    """member() against independent figures: lines and ranks of the snapshot, own volumes replayed by hand,
+    group PV and leg volumes from the genealogy's rollups, carries of the snapshot's state, and the legs a
+    rank counts from a max-rollup of paid-as ranks."""
+    members, genealogy = company
+    plan = Plan.from_toml(SPEC / plan_file)
+    rng = random.Random(7)
+    ids = members.column("member_id").to_pylist()
+    earlier = Projection(plan, genealogy, period="2026-10")
+    earlier.apply(_table(_events(rng, ids, plan, 600, start=0), plan))
+    state = earlier.snapshot().state
+    live = Projection(plan, genealogy, period="2026-11", state=state)
+    events = _events(rng, ids, plan, 900, start=10_000)
+    live.apply(_table(events, plan))
+    snap = live.snapshot()
+    volumes, _ = _replayed(events, plan)
+    own = {c: dict.fromkeys(ids, 0) for c in plan.volume_columns}
+    for row in volumes.to_pylist():
+        for c in plan.volume_columns:
+            own[c][row["member_id"]] += row[c]
+    pv = [own["pv"][m] for m in ids]
+    group = genealogy.rollup(pv).to_pylist()
+    compiled = dict(zip(plan.bonus_names, plan._compiled["bonuses"], strict=True))
+    binaries = [b.name for b in plan.bonuses if b.type == "binary"]
+    legs = {b: genealogy.leg_volumes([own[plan.volume_columns[compiled[b]["base"]]][m] for m in ids]).to_pylist()
+            for b in binaries}
+    paid = [_rank_index(plan, r) for r in snap.ranks.column("paid_as_rank").to_pylist()]
+    best = genealogy.rollup(paid, op="max").to_pylist()
+    lines = snap.lines.to_pylist()
+    prior = {r["member_id"]: r for r in state.to_pylist()}
+    after = {r["member_id"]: r for r in snap.state.to_pylist()}
+    ranks = {r["member_id"]: r for r in snap.ranks.to_pylist()}
+    needs_gv = any(r["min_gv"] is not None for r in plan._compiled["ranks"])
+    for row, m in enumerate(ids):
+        got = live.member(m)
+        assert got["as_of"] == live.seq
+        assert got["lines"] == {x["bonus"]: x["amount"] for x in lines if x["member_id"] == m}
+        assert (got["paid_as_rank"], got["highest_rank"]) == (ranks[m]["paid_as_rank"], ranks[m]["highest_rank"])
+        assert got["volumes"] == {c: own[c][m] for c in plan.volume_columns}
+        assert got["group_pv"] == (group[row] if needs_gv else None)
+        for b in binaries:
+            carry_in = (prior[m].get(f"{b}.carry_left", 0), prior[m].get(f"{b}.carry_right", 0))
+            assert got["legs"][b] == {"left": carry_in[0] + legs[b][row]["left"],
+                                      "right": carry_in[1] + legs[b][row]["right"],
+                                      "carry_left": after[m][f"{b}.carry_left"],
+                                      "carry_right": after[m][f"{b}.carry_right"]}
+        nxt = got["next_rank"]
+        if nxt is not None:
+            children = genealogy.children(m).to_pylist()
+            target = _rank_index(plan, nxt["rank"])
+            assert target > paid[row]
+            rule = plan._compiled["ranks"][target]
+            if rule["legs"]:
+                held = sum(best[ids.index(c)] >= rule["leg_rank"] for c in children)
+                assert nxt["legs"] == max(0, rule["legs"] - held)
+
+
+def test_next_rank_shortfall_is_exactly_what_closes_the_gap(company: tuple[pa.Table, Genealogy]) -> None:
+    """For members whose only gap is PV or group PV: adding the larger shortfall to their own PV earns the
+    rank named, one less does not (checked by run_period on the changed volumes)."""
+    members, genealogy = company
+    plan = Plan.from_toml(SPEC / "example-plan.toml")
+    rng = random.Random(11)
+    ids = members.column("member_id").to_pylist()
+    events = [e for e in _events(rng, ids, plan, 1500, start=0) if e["kind"] in ("order", "return")]
+    events = [{**e, "kind": "order"} for e in events]
+    live = Projection(plan, genealogy, period="2026-11")
+    live.apply(_table(events, plan))
+    checked = 0
+    for m in ids:
+        got = live.member(m)
+        nxt = got["next_rank"]
+        if nxt is None or nxt["status"] or nxt["legs"] or not (nxt["pv"] or nxt["group_pv"]):
+            continue
+        extra = max(nxt["pv"], nxt["group_pv"])
+        for add, reaches in ((extra, True), (extra - 1, False)):
+            more = _table([*events, {"event_id": "x", "kind": "order", "member_id": m, "pv": add, "bv": 0}], plan)
+            volumes = more.select(["member_id", *plan.volume_columns]).cast(
+                pa.schema([("member_id", pa.string()), *[(c, pa.int64()) for c in plan.volume_columns]]))
+            volumes = pa.table({c: [v or 0 for v in volumes.column(c).to_pylist()] if c != "member_id"
+                                else volumes.column(c) for c in volumes.column_names})
+            result = run_period(plan, genealogy, volumes, period="2026-11")
+            rank = result.ranks.filter(pa.compute.equal(result.ranks.column("member_id"), m)).to_pylist()[0]
+            assert (_rank_index(plan, rank["paid_as_rank"]) >= _rank_index(plan, nxt["rank"])) is reaches, (m, nxt, add)
+        checked += 1
+        if checked == 12:
+            break
+    assert checked >= 5
+
+
+def _free_slots(table: pa.Table) -> list[tuple[str, str]]:
+    taken = {(r["placement_id"], r["leg"]) for r in table.to_pylist() if r["placement_id"] is not None}
+    return [(m, leg) for m in table.column("member_id").to_pylist() for leg in "LR" if (m, leg) not in taken]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_joins_grow_the_genealogy_and_the_snapshot_equals_run_period_on_it(company: tuple[pa.Table, Genealogy],
+                                                                          seed: int) -> None:
+    members, genealogy = company
+    plan = Plan.from_toml(SPEC / "example-plan.toml")
+    rng = random.Random(seed)
+    live = Projection(plan, genealogy, period="2026-11")
+    table = genealogy.to_arrow()
+    ids = table.column("member_id").to_pylist()
+    applied: list[dict[str, Any]] = []
+    for batch in range(3):
+        events: list[dict[str, Any]] = []
+        for i in range(60):
+            if rng.random() < 0.3:
+                placement, leg = rng.choice(_free_slots(table))
+                new = f"N{batch}-{i}"
+                join = {"event_id": f"J{batch}-{i}", "kind": "join", "member_id": new,
+                        "sponsor_id": rng.choice(ids), "placement_id": placement, "leg": leg,
+                        "status": rng.choice(["active", "active", None])}
+                events.append(join)
+                table = pa.concat_tables([table, pa.Table.from_pylist([{k: join[k] for k in
+                                          ("member_id", "sponsor_id", "placement_id", "leg", "status")}],
+                                          schema=table.schema)])
+                ids.append(new)
+            else:
+                events.append({"event_id": f"O{batch}-{i}", "kind": "order", "member_id": rng.choice(ids),
+                               "pv": rng.choice([2500, 10000, 30000]), "bv": 8000})
+        columns = ("event_id", "kind", "member_id", "pv", "bv", "sponsor_id", "placement_id", "leg", "status")
+        live.apply(pa.table({c: pa.array([e.get(c) for e in events], pa.int64() if c in ("pv", "bv")
+                                          else pa.string()) for c in columns}))
+        assert live.rejected.num_rows == 0, live.rejected.to_pylist()
+        applied += events
+        grown = Genealogy.from_arrow(table)
+        orders = [e for e in applied if e["kind"] == "order"]
+        volumes = pa.table({"member_id": [e["member_id"] for e in orders], "pv": [e["pv"] for e in orders],
+                            "bv": [e["bv"] for e in orders]})
+        expected = run_period(plan, grown, volumes, period="2026-11")
+        got = live.snapshot()
+        assert len(live.genealogy) == len(grown)
+        assert got.lines.equals(expected.lines) and got.ranks.equals(expected.ranks)
+        assert got.summary.equals(expected.summary)
+        newest = ids[-1]
+        assert live.member(newest)["member_id"] == newest
+
+
+def test_bad_joins_are_rejected_with_their_reason(company: tuple[pa.Table, Genealogy]) -> None:
+    members, genealogy = company
+    plan = Plan.from_toml(SPEC / "example-plan.toml")
+    live = Projection(plan, genealogy, period="2026-11")
+    (free, leg), *_ = _free_slots(genealogy.to_arrow())
+    taken = genealogy.to_arrow().slice(1, 1).to_pylist()[0]
+    rows = [
+        ("o0", "order", "NEW1", None, None, None),          # before NEW1 joins
+        ("j1", "join", "NEW1", "M00000001", free, leg),     # fine
+        ("o1", "order", "NEW1", None, None, None),          # after: applies
+        ("j1", "join", "NEW1", "M00000001", free, leg),     # resent: a no-op
+        ("j2", "join", "NEW1", "M00000001", free, leg),     # another event for the same member
+        ("j3", "join", "NEW2", "NOBODY", free, leg),
+        ("j4", "join", "NEW3", "M00000001", "NOBODY", "L"),
+        ("j5", "join", "NEW4", "M00000001", taken["placement_id"], taken["leg"]),
+        ("j6", "join", "NEW5", "M00000001", "NEW1", "X"),
+        ("j7", "join", "NEW6", "NEW1", "NEW1", "L"),        # sponsored and placed under a member of this batch
+        ("j8", "join", "NEW7", "NEW1", "NEW1", "L"),        # that slot was just taken
+    ]
+    table = pa.table({"event_id": [r[0] for r in rows], "kind": [r[1] for r in rows],
+                      "member_id": [r[2] for r in rows], "pv": [100 if r[1] == "order" else None for r in rows],
+                      "bv": [80 if r[1] == "order" else None for r in rows], "sponsor_id": [r[3] for r in rows],
+                      "placement_id": [r[4] for r in rows], "leg": [r[5] for r in rows]})
+    assert live.apply(table) == 3  # j1, o1, j7
+    reasons = {r["event_id"]: r["reason"] for r in live.rejected.to_pylist()}
+    assert set(reasons) == {"o0", "j2", "j3", "j4", "j5", "j6", "j8"}
+    assert "joins later in this batch (row 1)" in reasons["o0"]
+    assert "already a member" in reasons["j2"]
+    assert "sponsor_id 'NOBODY'" in reasons["j3"]
+    assert "placement_id 'NOBODY'" in reasons["j4"]
+    assert "slot under" in reasons["j5"] and "taken" in reasons["j5"]
+    assert "leg 'X'" in reasons["j6"]
+    assert "slot under 'NEW1' is taken" in reasons["j8"]
+    assert live.member("NEW1")["volumes"]["pv"] == 100 and len(live.genealogy) == len(genealogy) + 2
+
+
+def test_readers_never_see_half_a_batch(company: tuple[pa.Table, Genealogy]) -> None:
+    """A writer applies batches of 50 orders of 1 PV each to one member while a recomputing thread
+    publishes and readers ask: every answer's PV is its as_of (the member's events are all its events),
+    and as_of is always at a batch boundary."""
+    members, genealogy = company
+    plan = Plan.from_toml(SPEC / "example-plan.toml")
+    live = Projection(plan, genealogy, period="2026-11")
+    target = members.column("member_id")[3].as_py()
+    seen: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            got = live.member(target)
+            seen.append((got["as_of"], got["volumes"]["pv"]))
+            time.sleep(0.0002)  # a paced reader: one spinning on the GIL would starve the writer
+
+    with live.start():
+        readers = [threading.Thread(target=read) for _ in range(3)]
+        for r in readers:
+            r.start()
+        for b in range(40):
+            live.apply(_table([{"event_id": f"{b}-{i}", "kind": "order", "member_id": target, "pv": 1, "bv": 1}
+                               for i in range(50)]))
+        done.set()
+        for r in readers:
+            r.join()
+    assert seen and all(pv == as_of and as_of % 50 == 0 for as_of, pv in seen)
+    assert len({as_of for as_of, _ in seen}) > 1  # the readers saw the projection move
+    live.refresh()
+    assert live.member(target)["as_of"] == 2000
+
+
+_WRITER = """
+import sys, pyarrow as pa
+from mlm_core import Genealogy, Plan, Store, synth
+from mlm_core.projection import Projection
+plan = Plan.from_toml(sys.argv[2])
+members = synth.network(400, seed=5)
+live = Projection(plan, Genealogy.from_arrow(members), period="2026-11", store=Store(sys.argv[1]))
+ids = members.column("member_id").to_pylist()
+for b in range(10_000):
+    live.apply(pa.table({"event_id": [f"{b}-{i}" for i in range(20)], "kind": ["order"] * 20,
+                         "member_id": [ids[(b * 7 + i) % len(ids)] for i in range(20)],
+                         "pv": [100 + i for i in range(20)], "bv": [80] * 20}))
+    print(b, flush=True)
+"""
+
+
+def test_a_process_killed_mid_stream_restarts_from_the_store(company: tuple[pa.Table, Genealogy],
+                                                             tmp_path: Path) -> None:
+    """A writer process appends batches through its store and is killed with SIGKILL; a projection
+    built on the same store replays them and equals run_period over every batch the store holds, which
+    includes every batch the writer reported applied."""
+    members, genealogy = company
+    plan_file = SPEC / "example-plan.toml"
+    path = tmp_path / "live.duckdb"
+    child = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(plan_file)], stdout=subprocess.PIPE,
+                             text=True)
+    assert child.stdout is not None
+    reported = -1
+    for line in child.stdout:
+        reported = int(line)
+        if reported >= 30:
+            break
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    plan = Plan.from_toml(plan_file)
+    from mlm_core import Store
+    with Store(path) as store:
+        live = Projection(plan, genealogy, period="2026-11", store=store)
+        batches = live.seq // 20
+        assert batches >= reported + 1 and live.seq % 20 == 0
+        ids = members.column("member_id").to_pylist()
+        volumes = pa.table({"member_id": [ids[(b * 7 + i) % len(ids)] for b in range(batches) for i in range(20)],
+                            "pv": [100 + i for _ in range(batches) for i in range(20)],
+                            "bv": [80] * (20 * batches)})
+        expected = run_period(plan, genealogy, volumes, period="2026-11")
+        got = live.snapshot()
+        assert got.lines.equals(expected.lines) and got.ranks.equals(expected.ranks)
+        # Resending a stored event after the restart is a no-op; the next batch goes on from there.
+        assert live.apply(pa.table({"event_id": ["0-0"], "kind": ["order"], "member_id": [ids[0]],
+                                    "pv": [100], "bv": [80]})) == live.seq and live.rejected.num_rows == 0
+    with Store(path) as store:  # and a second restart sees the same
+        assert Projection(plan, genealogy, period="2026-11", store=store).seq == batches * 20

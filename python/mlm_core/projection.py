@@ -311,10 +311,10 @@ class Projection:
         it they are rejected."""
         at = np.flatnonzero((rows == _UNKNOWN_ROW) & (kinds != JOIN))
         ids = self._ids(_col(table, "member_id").take(pa.array(at)))[0].to_pylist()
-        join_row = {}
+        join_row: dict[int, int] = {}
         for r in np.flatnonzero(kinds == JOIN).tolist():
             if int(rows[r]) < _BAD_CODE and r not in given:
-                join_row[int(rows[r])] = r
+                join_row.setdefault(int(rows[r]), r)  # the first: a resent join comes after it
         for r, member_id in zip(at.tolist(), ids, strict=True):
             if member_id not in new:
                 continue
