@@ -335,7 +335,7 @@ def _free_slots(table: pa.Table) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_joins_grow_the_genealogy_and_the_snapshot_equals_run_period_on_it(company: tuple[pa.Table, Genealogy],
                                                                           seed: int) -> None:
-    members, genealogy = company
+    _members, genealogy = company
     plan = Plan.from_toml(SPEC / "example-plan.toml")
     rng = random.Random(seed)
     live = Projection(plan, genealogy, period="2026-11")
@@ -378,7 +378,7 @@ def test_joins_grow_the_genealogy_and_the_snapshot_equals_run_period_on_it(compa
 
 
 def test_bad_joins_are_rejected_with_their_reason(company: tuple[pa.Table, Genealogy]) -> None:
-    members, genealogy = company
+    _members, genealogy = company
     plan = Plan.from_toml(SPEC / "example-plan.toml")
     live = Projection(plan, genealogy, period="2026-11")
     (free, leg), *_ = _free_slots(genealogy.to_arrow())
