@@ -55,7 +55,7 @@ def handler(live: Projection) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if self.path.startswith("/members/"):
                 member_id = self.path.removeprefix("/members/")
                 try:
@@ -69,7 +69,7 @@ def handler(live: Projection) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, {"error": f"no route {self.path}"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self.path != "/events":
                 self._send(404, {"error": f"no route {self.path}"})
                 return
@@ -83,7 +83,7 @@ def handler(live: Projection) -> type[BaseHTTPRequestHandler]:
                 return
             self._send(200, {"seq": seq, "rejected": live.rejected.to_pylist()})
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (quiet: one line per call is noise)
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler
