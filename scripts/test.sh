@@ -7,7 +7,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== cargo test (kernel crate)"
 cargo test --quiet -p mlm_kernel
 echo "== ruff, mypy, stubtest"
-ruff check python tests benches
+ruff check python tests benches scripts
 mypy
 python -m mypy.stubtest mlm_core._mlm_core
 echo "== pytest"

@@ -6,7 +6,9 @@
 //! exact recomputation of the period over a copy of that state, with what a member's answer needs.
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use rustc_hash::FxBuildHasher;
 
 use crate::engine::{self, Detail, PeriodInput, PeriodOutput, PlanSpec, RankRule, NO_VALUE};
 use crate::error::{invalid, Result};
@@ -87,7 +89,7 @@ pub struct LiveState {
     pub tier: Vec<u16>,
     pub rank_override: Vec<u16>,
     seq: u64,
-    index: FxHashMap<Box<[u8]>, u64>,
+    index: EventIndex,
     fields: Vec<Fields>,
     amounts: Vec<i64>,
 }
@@ -105,7 +107,7 @@ impl LiveState {
             tier,
             rank_override,
             seq: 0,
-            index: FxHashMap::default(),
+            index: EventIndex::default(),
             fields: Vec::new(),
             amounts: Vec::new(),
         })
@@ -126,7 +128,7 @@ impl LiveState {
 
     /// The sequence number an event id was applied as.
     pub fn seq_of(&self, event_id: &[u8]) -> Option<u64> {
-        self.index.get(event_id).copied()
+        self.index.find(hash_id(event_id), event_id)
     }
 
     /// Room for members that joined: rows `len()..n`, with no volume, inactive, no tier or override
@@ -178,7 +180,21 @@ impl LiveState {
         }
         let mut rejected = Vec::new();
         let mut own = vec![0i64; columns];
+        // Ids hashed first, so that the index's slots (and the members' sums) are fetched a few events
+        // ahead: at millions of events and members each is a cache miss.
+        let hashes: Vec<u64> = (0..count).map(|i| batch.event_id.value(i).map_or(0, hash_id)).collect();
+        self.index.reserve(count);
+        const AHEAD: usize = 16;
         for i in 0..count {
+            if i + AHEAD < count {
+                self.index.prefetch(hashes[i + AHEAD]);
+                let row = batch.row[i + AHEAD] as usize;
+                if row < n {
+                    for column in &self.sums {
+                        crate::id_index::prefetch(&column[row]);
+                    }
+                }
+            }
             let kind = batch.kind[i];
             let row = batch.row[i];
             let value = batch.value[i];
@@ -222,7 +238,7 @@ impl LiveState {
             for (c, slot) in own.iter_mut().enumerate() {
                 *slot = if volume { batch.amounts[c][i] } else { 0 };
             }
-            if let Some(&seq) = self.index.get(event_id) {
+            if let Some(seq) = self.index.find(hashes[i], event_id) {
                 let at = (seq - 1) as usize;
                 let same = self.fields[at] == fields && self.amounts[at * columns..(at + 1) * columns] == own[..];
                 if !same {
@@ -255,7 +271,7 @@ impl LiveState {
                 _ => self.rank_override[m] = if value == NO_CODE { NO_VALUE } else { value as u16 },
             }
             self.seq += 1;
-            self.index.insert(event_id.into(), self.seq);
+            self.index.insert(hashes[i], event_id, self.seq);
             self.fields.push(fields);
             self.amounts.extend_from_slice(&own);
         }
@@ -271,6 +287,88 @@ impl LiveState {
             tier: self.tier.clone(),
             rank_override: self.rank_override.clone(),
         }
+    }
+}
+
+fn hash_id(id: &[u8]) -> u64 {
+    FxBuildHasher.hash_one(id)
+}
+
+/// Event id -> sequence number: open addressing over `(hash, seq)` slots (at most half full), the ids'
+/// bytes in one arena. A slot is 16 bytes and growing rehashes from the stored hashes alone; a batch's
+/// slots are prefetched before they are probed.
+#[derive(Debug, Clone, Default)]
+struct EventIndex {
+    slots: Vec<(u64, u64)>,
+    /// The id of event `seq` is `bytes[ends[seq - 2]..ends[seq - 1]]` (from 0 for seq 1).
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl EventIndex {
+    fn id(&self, seq: u64) -> &[u8] {
+        let at = (seq - 1) as usize;
+        let start = if at == 0 { 0 } else { self.ends[at - 1] };
+        &self.bytes[start..self.ends[at]]
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// Room for `more` ids without growing (so prefetched slots stay where they are).
+    fn reserve(&mut self, more: usize) {
+        let wanted = (self.ends.len() + more) * 2;
+        if wanted <= self.slots.len() {
+            return;
+        }
+        let size = wanted.next_power_of_two().max(1024);
+        let old = std::mem::replace(&mut self.slots, vec![(0, 0); size]);
+        let mask = size - 1;
+        for (hash, seq) in old.into_iter().filter(|&(_, seq)| seq != 0) {
+            let mut i = hash as usize & mask;
+            while self.slots[i].1 != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (hash, seq);
+        }
+    }
+
+    fn prefetch(&self, hash: u64) {
+        if !self.slots.is_empty() {
+            crate::id_index::prefetch(&self.slots[hash as usize & self.mask()]);
+        }
+    }
+
+    fn find(&self, hash: u64, id: &[u8]) -> Option<u64> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        loop {
+            let (h, seq) = self.slots[i];
+            if seq == 0 {
+                return None;
+            }
+            if h == hash && self.id(seq) == id {
+                return Some(seq);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds an id that `find` did not find, as event `seq` (the next one).
+    fn insert(&mut self, hash: u64, id: &[u8], seq: u64) {
+        self.reserve(1);
+        self.bytes.extend_from_slice(id);
+        self.ends.push(self.bytes.len());
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        while self.slots[i].1 != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = (hash, seq);
     }
 }
 

@@ -228,3 +228,21 @@ fn members_that_join_start_empty_and_carry_nothing() {
     assert_eq!(c.prev_highest, vec![1, 2, 0]);
     assert_eq!(c.carries[0], Some((vec![5, 6, 0], vec![7, 8, 0])));
 }
+
+#[test]
+fn the_event_index_grows_and_still_finds_every_id() {
+    let mut s = fresh(10);
+    let names: Vec<String> = (0..120_000).map(|i| format!("ev-{i}")).collect();
+    for chunk in names.chunks(40_000) {
+        let list: Vec<Event<'_>> = chunk.iter().enumerate().map(|(k, id)| (Some(id.as_str()), ORDER, (k % 10) as u32, 1, 2, NO_CODE)).collect();
+        assert!(apply(&mut s, &events(&list)).is_empty());
+    }
+    assert_eq!(s.seq(), 120_000);
+    // Every id again, in another order: no-ops; one of them with other fields: rejected with its seq.
+    let mut again: Vec<Event<'_>> = names.iter().rev().enumerate().map(|(k, id)| (Some(id.as_str()), ORDER, ((119_999 - k) % 40_000 % 10) as u32, 1, 2, NO_CODE)).collect();
+    again[5].3 = 9;
+    let rejected = apply(&mut s, &events(&again));
+    assert_eq!(rejected, vec![(5, Rejection::OtherFields(119_995))]);
+    assert_eq!((s.seq(), s.seq_of(b"ev-0"), s.seq_of(b"ev-77777"), s.seq_of(b"ev-x")), (120_000, Some(1), Some(77_778), None));
+    assert_eq!(s.sums[0].iter().sum::<i64>(), 120_000);
+}
