@@ -108,8 +108,8 @@ def test_apply_orders_with_store(benchmark: BenchmarkFixture, plan: Plan, big_ge
 
         batches = _timed_apply(benchmark, apply, batches, rounds)
         assert live.seq == len(batches) * BATCH
-        stored = store._db.execute("SELECT count(*) FROM projection_events").fetchall()[0][0]
-        assert stored == len(batches) * BATCH
+        stored = store._db.execute("SELECT count(*) FROM projection_batches").fetchall()[0][0]
+        assert stored == len(batches)
 
 
 @pytest.mark.benchmark(group="live-apply")

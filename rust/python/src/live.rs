@@ -52,6 +52,28 @@ pub struct LiveCore {
     seq: AtomicU64,
 }
 
+/// The threads recomputations run on: a pool of their own at a lower scheduling priority (nice 10), so
+/// that reader and writer threads, which wake for microseconds, get a core at once instead of waiting for
+/// a recomputation's time slice. Without the pool (it could not start) the global one serves.
+fn background_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("mlm-recompute-{i}"))
+            .start_handler(|_| {
+                // SAFETY: setpriority on the calling thread (who = 0: on Linux, per thread) only lowers
+                // its priority; a failure leaves it as it was.
+                #[cfg(target_os = "linux")]
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS as _, 0, 10);
+                }
+            })
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
 fn poisoned() -> KernelError {
     KernelError::InvalidInput { message: "a live projection's lock was poisoned by an earlier failure".into() }
 }
@@ -343,7 +365,11 @@ impl LiveCore {
                 }
                 (w.live.inputs(), w.genealogy.clone(), w.member_id.clone(), w.carried.clone())
             };
-            let view = View::compute(genealogy, plan, inputs, &carried)?;
+            let compute = || View::compute(genealogy, plan, inputs, &carried);
+            let view = match background_pool() {
+                Some(pool) => pool.install(compute)?,
+                None => compute()?,
+            };
             let seq = view.seq();
             let published = Arc::new(Published { view, member_id });
             let old = lock(&self.view)?.replace(published);
@@ -375,42 +401,42 @@ impl LiveCore {
         let Some(figures) = row.and_then(|r| view.figures(&self.plan, r)) else { return Ok(None) };
         let names = &self.names;
         let out = PyDict::new(py);
-        out.set_item("member_id", member_id)?;
-        out.set_item("as_of", view.seq())?;
-        out.set_item("active", figures.active)?;
-        out.set_item("paid_as_rank", &names.ranks[figures.paid_as as usize])?;
-        out.set_item("highest_rank", &names.ranks[figures.highest as usize])?;
+        out.set_item(pyo3::intern!(py, "member_id"), member_id)?;
+        out.set_item(pyo3::intern!(py, "as_of"), view.seq())?;
+        out.set_item(pyo3::intern!(py, "active"), figures.active)?;
+        out.set_item(pyo3::intern!(py, "paid_as_rank"), &names.ranks[figures.paid_as as usize])?;
+        out.set_item(pyo3::intern!(py, "highest_rank"), &names.ranks[figures.highest as usize])?;
         let lines = PyDict::new(py);
         for (bonus, amount) in &figures.lines {
             lines.set_item(&names.bonuses[*bonus], amount)?;
         }
-        out.set_item("lines", lines)?;
+        out.set_item(pyo3::intern!(py, "lines"), lines)?;
         let volumes = PyDict::new(py);
         for (name, value) in names.columns.iter().zip(&figures.volumes) {
             volumes.set_item(name, value)?;
         }
-        out.set_item("volumes", volumes)?;
-        out.set_item("group_pv", figures.group_pv)?;
+        out.set_item(pyo3::intern!(py, "volumes"), volumes)?;
+        out.set_item(pyo3::intern!(py, "group_pv"), figures.group_pv)?;
         let legs = PyDict::new(py);
         for l in &figures.legs {
             let entry = PyDict::new(py);
-            entry.set_item("left", l.left)?;
-            entry.set_item("right", l.right)?;
-            entry.set_item("carry_left", l.carry_left)?;
-            entry.set_item("carry_right", l.carry_right)?;
+            entry.set_item(pyo3::intern!(py, "left"), l.left)?;
+            entry.set_item(pyo3::intern!(py, "right"), l.right)?;
+            entry.set_item(pyo3::intern!(py, "carry_left"), l.carry_left)?;
+            entry.set_item(pyo3::intern!(py, "carry_right"), l.carry_right)?;
             legs.set_item(&names.bonuses[l.bonus], entry)?;
         }
-        out.set_item("legs", legs)?;
+        out.set_item(pyo3::intern!(py, "legs"), legs)?;
         match figures.next_rank {
-            None => out.set_item("next_rank", py.None())?,
+            None => out.set_item(pyo3::intern!(py, "next_rank"), py.None())?,
             Some(next) => {
                 let entry = PyDict::new(py);
-                entry.set_item("rank", &names.ranks[next.rank as usize])?;
-                entry.set_item("status", next.status)?;
-                entry.set_item("pv", next.pv)?;
-                entry.set_item("group_pv", next.group_pv)?;
-                entry.set_item("legs", next.legs)?;
-                out.set_item("next_rank", entry)?;
+                entry.set_item(pyo3::intern!(py, "rank"), &names.ranks[next.rank as usize])?;
+                entry.set_item(pyo3::intern!(py, "status"), next.status)?;
+                entry.set_item(pyo3::intern!(py, "pv"), next.pv)?;
+                entry.set_item(pyo3::intern!(py, "group_pv"), next.group_pv)?;
+                entry.set_item(pyo3::intern!(py, "legs"), next.legs)?;
+                out.set_item(pyo3::intern!(py, "next_rank"), entry)?;
             }
         }
         Ok(Some(out.into_any().unbind()))
