@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from mlm_core import Genealogy, Plan, Store, run_period
+from mlm_core import Genealogy, Plan, Store, run_period, synth
 from mlm_core.projection import Projection
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "example-plan.toml"
@@ -152,18 +152,18 @@ def test_apply_orders_duckdb(benchmark: BenchmarkFixture, big_genealogy: Genealo
     assert db.execute("SELECT sum(pv) FROM events").fetchall()[0][0] == _sum(batches, "pv")
 
 
-@pytest.mark.benchmark(group="live-load")
-def test_member_under_a_writer(benchmark: BenchmarkFixture, plan: Plan, big_genealogy: Genealogy) -> None:
+def _load(benchmark: BenchmarkFixture, plan: Plan, genealogy: Genealogy, seconds: float) -> dict[str, float]:
     """Two paced reader threads (one member() call every 0.5 ms each) beside a writer at 100,000 events/s
-    and the recomputing thread, for MLM_BENCH_LIVE_SECONDS."""
-    ticks = int(LOAD_SECONDS * 10) + 1
-    batches = _orders(big_genealogy.member_ids, ticks, seed=5, prefix="w")
-    live = Projection(plan, big_genealogy, period="2026-12")
+    and the recomputing thread, for ``seconds``; returns what was measured."""
+    ticks = int(seconds * 10) + 1
+    batches = _orders(genealogy.member_ids, ticks, seed=5, prefix="w")
+    live = Projection(plan, genealogy, period="2026-12")
     live.refresh()
-    ids = big_genealogy.member_ids.take(pa.array(np.random.default_rng(6).integers(0, len(big_genealogy),
-                                                                                   100_000))).to_pylist()
+    ids = genealogy.member_ids.take(pa.array(np.random.default_rng(6).integers(0, len(genealogy),
+                                                                               100_000))).to_pylist()
     applied: list[tuple[float, int]] = []  # (time the batch was applied, seq after it)
     samples: list[list[tuple[float, float, int]]] = [[], []]  # (call start, latency s, as_of)
+    refreshes: list[float] = []
     stop = threading.Event()
 
     def write() -> None:
@@ -186,13 +186,22 @@ def test_member_under_a_writer(benchmark: BenchmarkFixture, plan: Plan, big_gene
             out.append((t0, time.perf_counter() - t0, got["as_of"]))
             time.sleep(0.0005)
 
+    def watch() -> None:  # when each new view was published
+        seen = live._core.view_seq()
+        while not stop.is_set():
+            now = live._core.view_seq()
+            if now != seen:
+                refreshes.append(time.perf_counter())
+                seen = now
+            time.sleep(0.005)
+
     def run() -> None:
         with live.start():
-            readers = [threading.Thread(target=read, args=(samples[k], k * 50_000)) for k in range(2)]
-            writer = threading.Thread(target=write)
-            for t in (*readers, writer):
+            threads = [threading.Thread(target=read, args=(samples[k], k * 50_000)) for k in range(2)]
+            threads += [threading.Thread(target=write), threading.Thread(target=watch)]
+            for t in threads:
                 t.start()
-            for t in (writer, *readers):
+            for t in threads:
                 t.join()
 
     benchmark.pedantic(run, rounds=1, iterations=1)
@@ -207,21 +216,40 @@ def test_member_under_a_writer(benchmark: BenchmarkFixture, plan: Plan, big_gene
         ages.append(t0 - times[missing[0]] if len(missing) else 0.0)
     age = np.array(ages)
     span = applied[-1][0] - applied[0][0] if len(applied) > 1 else float("nan")
-    benchmark.extra_info.update(
-        members=len(big_genealogy), calls=len(calls),
-        member_p50_us=round(float(np.percentile(latency, 50)) * 1e6, 1),
-        member_p99_us=round(float(np.percentile(latency, 99)) * 1e6, 1),
-        member_p999_us=round(float(np.percentile(latency, 99.9)) * 1e6, 1),
-        member_max_us=round(float(latency.max()) * 1e6, 1),
-        writer_events_per_s=round((len(applied) - 1) * BATCH / span) if len(applied) > 1 else 0,
-        staleness_p50_s=round(float(np.percentile(age, 50)), 3),
-        staleness_p99_s=round(float(np.percentile(age, 99)), 3),
-        staleness_max_s=round(float(age.max()), 3),
-        answers_fresh_within_2s_pct=round(100 * float((age <= 2.0).mean()), 2),
-    )
     assert len(calls) > 0 and live.seq == ticks * BATCH
     live.refresh()
     assert live.member(ids[0])["as_of"] == live.seq
+    cycle = np.diff(refreshes) if len(refreshes) > 1 else np.array([float("nan")])
+    return {
+        "members": len(genealogy), "calls": len(calls),
+        "member_p50_us": round(float(np.percentile(latency, 50)) * 1e6, 1),
+        "member_p99_us": round(float(np.percentile(latency, 99)) * 1e6, 1),
+        "member_p999_us": round(float(np.percentile(latency, 99.9)) * 1e6, 1),
+        "member_max_us": round(float(latency.max()) * 1e6, 1),
+        "writer_events_per_s": round((len(applied) - 1) * BATCH / span) if len(applied) > 1 else 0,
+        "recompute_cycle_median_s": round(float(np.median(cycle)), 3),
+        "staleness_p50_s": round(float(np.percentile(age, 50)), 3),
+        "staleness_p99_s": round(float(np.percentile(age, 99)), 3),
+        "staleness_max_s": round(float(age.max()), 3),
+        "answers_fresh_within_2s_pct": round(100 * float((age <= 2.0).mean()), 2),
+    }
+
+
+@pytest.mark.benchmark(group="live-load")
+def test_member_under_a_writer(benchmark: BenchmarkFixture, plan: Plan, big_genealogy: Genealogy) -> None:
+    benchmark.extra_info.update(_load(benchmark, plan, big_genealogy, LOAD_SECONDS))
+
+
+LIVE_SCALING = [int(x) for x in os.environ.get("MLM_BENCH_LIVE_SCALING", "").split(",") if x]
+
+
+@pytest.mark.skipif(not LIVE_SCALING, reason="set MLM_BENCH_LIVE_SCALING=1000000,2000000,5000000")
+@pytest.mark.parametrize("members", LIVE_SCALING)
+@pytest.mark.benchmark(group="live-load-scaling")
+def test_member_under_a_writer_scaling(benchmark: BenchmarkFixture, plan: Plan, members: int) -> None:
+    """The same load on smaller networks: where freshness within 2 s holds on this machine."""
+    genealogy = Genealogy.from_arrow(synth.network(members, seed=3))
+    benchmark.extra_info.update(_load(benchmark, plan, genealogy, LOAD_SECONDS))
 
 
 @pytest.fixture(scope="module")

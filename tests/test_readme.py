@@ -33,11 +33,20 @@ def test_quick_start_runs_and_matches_its_comments(monkeypatch: pytest.MonkeyPat
     result2 = namespace["result2"]
     lines2 = [(x["member_id"], x["bonus"], x["amount"]) for x in result2.lines.to_pylist()]  # type: ignore[attr-defined]
     assert lines2 == [("A", "sponsor", 50000), ("A", "match", 80000), ("B", "cashback", 17500)]
-    # The live period: B's order less its return, applied once, is run_period over the net volume.
-    assert namespace["seq"] == 2
-    net = namespace["pa"].table({"member_id": ["B"], "pv": [8000], "bv": [8000]})  # type: ignore[attr-defined]
-    live = namespace["live"].snapshot()  # type: ignore[attr-defined]
-    expected = namespace["mlm_core"].run_period(namespace["plan"], g, net, period="2026-11")  # type: ignore[attr-defined]
+    # The live period: B's order less its return and E's order after E joins, applied once, is run_period
+    # over the net volumes on the genealogy with E.
+    assert namespace["seq"] == 5
+    pa_, mlm = namespace["pa"], namespace["mlm_core"]
+    grown = mlm.Genealogy.from_arrow(pa_.concat_tables([namespace["members"], pa_.table({  # type: ignore[attr-defined]
+        "member_id": ["E"], "sponsor_id": ["B"], "placement_id": ["B"], "leg": ["R"], "status": ["active"]})]))
+    net = pa_.table({"member_id": ["B", "E", "A"], "pv": [8000, 5000, 10000],  # type: ignore[attr-defined]
+                     "bv": [8000, 5000, 10000]})
+    live = namespace["exact"]
+    expected = mlm.run_period(namespace["plan"], grown, net, period="2026-11")  # type: ignore[attr-defined]
+    figures = namespace["figures"]
+    assert figures["lines"] == {"unilevel": 650} and figures["as_of"] == 5  # type: ignore[index]
+    assert figures["group_pv"] == 23000  # type: ignore[index]
+    assert figures["next_rank"] == {"rank": "Bronze", "status": False, "pv": 0, "group_pv": 7000, "legs": 0}  # type: ignore[index]
     assert live.lines.equals(expected.lines) and live.ranks.equals(expected.ranks)
     # The wallet block: A's 1040 less a 500 withdrawal, B's 900; the stored ledger verifies.
     balances = {(x["wallet_id"], x["balance_minor"]) for x in namespace["balances"].to_pylist()}  # type: ignore[attr-defined]
