@@ -498,3 +498,23 @@ def test_a_process_killed_mid_stream_restarts_from_the_store(company: tuple[pa.T
                                     "pv": [100], "bv": [80]})) == live.seq and live.rejected.num_rows == 0
     with Store(path) as store:  # and a second restart sees the same
         assert Projection(plan, genealogy, period="2026-11", store=store).seq == batches * 20
+
+
+def test_each_writer_thread_sees_its_own_rejections(company: tuple[pa.Table, Genealogy]) -> None:
+    _, genealogy = company
+    live = Projection(Plan.from_toml(SPEC / "example-plan.toml"), genealogy, period="2026-11")
+    results: dict[str, list[str]] = {}
+
+    def write(name: str) -> None:
+        for k in range(30):
+            live.apply(_table([{"event_id": f"{name}{k}", "kind": "order", "member_id": "M00000002", "pv": 1, "bv": 1},
+                               {"event_id": f"{name}-bad{k}", "kind": "order", "member_id": f"NOBODY-{name}"}]))
+            results.setdefault(name, []).extend(live.rejected.column("event_id").to_pylist())
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {n: [f"{n}-bad{k}" for k in range(30)] for n in ("a", "b")}
+    assert live.seq == 60 and live.rejected.num_rows == 0  # this thread applied nothing

@@ -87,9 +87,15 @@ class Projection:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.rejected = _rejections([], [], [])
+        self._local = threading.local()  # each writer thread sees the rejections of its own last batch
         if store is not None:
             self._replay(store)
+
+    @property
+    def rejected(self) -> pa.Table:
+        """The events the calling thread's last :meth:`apply` rejected: ``row, event_id, reason`` (each
+        writer thread sees its own)."""
+        return getattr(self._local, "rejected", _EMPTY)
 
     @property
     def seq(self) -> int:
@@ -111,7 +117,7 @@ class Projection:
     def _apply(self, table: pa.Table, *, persist: bool) -> int:
         count = table.num_rows
         if count == 0:
-            self.rejected = _rejections([], [], [])
+            self._local.rejected = _EMPTY
             return self.seq
         kind = pc.fill_null(pc.index_in(_col(table, "kind"), value_set=pa.array(KINDS)), 255)
         kinds = np.asarray(kind.to_numpy(zero_copy_only=False), dtype=np.uint8)
@@ -140,7 +146,7 @@ class Projection:
             pa.array(value), pa.array(links[0]), pa.array(links[1]), pa.array(links[2].astype(np.uint8)),
             pa.array(flags),
         )
-        self.rejected = self._reasons(table, bad, codes, details, given)
+        self._local.rejected = self._reasons(table, bad, codes, details, given)
         self._wake.set()
         return int(seq)
 
