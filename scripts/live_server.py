@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from mlm_core import Genealogy, InputError, Plan, Store, synth
+from mlm_core import Genealogy, InputError, MlmCoreError, Plan, Store, synth
 from mlm_core.projection import FIELDS, Projection
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "example-plan.toml"
@@ -56,18 +56,23 @@ def handler(live: Projection) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
-            if self.path.startswith("/members/"):
-                member_id = self.path.removeprefix("/members/")
-                try:
-                    self._send(200, live.member(member_id))
-                except InputError as exc:
-                    self._send(404, {"error": str(exc)})
-            elif self.path == "/summary":
-                self._send(200, live.snapshot().summary.to_pylist())
-            elif self.path == "/health":
-                self._send(200, {"seq": live.seq, "published": live._core.view_seq()})
-            else:
-                self._send(404, {"error": f"no route {self.path}"})
+            try:
+                if self.path.startswith("/members/"):
+                    member_id = self.path.removeprefix("/members/")
+                    try:
+                        self._send(200, live.member(member_id))
+                    except InputError as exc:
+                        self._send(404, {"error": str(exc)})
+                elif self.path == "/summary":
+                    self._send(200, live.snapshot().summary.to_pylist())
+                elif self.path == "/health":
+                    error = live.refresh_error
+                    self._send(200, {"seq": live.seq, "published": live._core.view_seq(),
+                                     "recompute_error": str(error) if error else None})
+                else:
+                    self._send(404, {"error": f"no route {self.path}"})
+            except MlmCoreError as exc:  # the events make the period fail (a total out of int64, say)
+                self._send(409, {"error": str(exc)})
 
         def do_POST(self) -> None:
             if self.path != "/events":
@@ -75,10 +80,10 @@ def handler(live: Projection) -> type[BaseHTTPRequestHandler]:
                 return
             try:
                 events = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                if not isinstance(events, list):
-                    raise ValueError("the body must be a JSON list of events")
+                if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+                    raise ValueError("the body must be a JSON list of event objects")
                 seq = live.apply(events_table(events, live.plan))
-            except (ValueError, InputError) as exc:
+            except (ValueError, MlmCoreError) as exc:  # InputError is a ValueError too
                 self._send(400, {"error": str(exc)})
                 return
             self._send(200, {"seq": seq, "rejected": live.rejected.to_pylist()})

@@ -58,6 +58,7 @@ def test_the_http_example_answers_what_the_projection_computes(tmp_path: Path) -
             assert status == 200 and got == here.member(member)
         assert _call(f"{base}/members/NOBODY")[0] == 404
         assert _call(f"{base}/events", {"not": "a list"})[0] == 400
+        assert _call(f"{base}/events", [1])[0] == 400
         status, summary = _call(f"{base}/summary")
         assert status == 200 and summary == here.snapshot().summary.to_pylist()
     finally:

@@ -518,3 +518,151 @@ def test_each_writer_thread_sees_its_own_rejections(company: tuple[pa.Table, Gen
         t.join()
     assert results == {n: [f"{n}-bad{k}" for k in range(30)] for n in ("a", "b")}
     assert live.seq == 60 and live.rejected.num_rows == 0  # this thread applied nothing
+
+
+def _rows_table(rows: list[dict[str, Any]]) -> pa.Table:
+    columns = sorted({k for r in rows for k in r})
+    return pa.table({c: pa.array([r.get(c) for r in rows], pa.int64() if c in ("pv", "bv") else pa.string())
+                     for c in columns})
+
+
+def test_found_in_the_second_review(company: tuple[pa.Table, Genealogy]) -> None:
+    """Each case a review of the live core reproduced, now as the issue expects."""
+    members, genealogy = company
+    ids = members.column("member_id").to_pylist()
+    plan = Plan.from_toml(SPEC / "example-plan.toml")
+    (free, leg), *_ = _free_slots(genealogy.to_arrow())
+    join = {"kind": "join", "member_id": "NEW1", "sponsor_id": "M00000001", "placement_id": free, "leg": leg,
+            "status": "active"}
+    # 1. A join reusing the id of an earlier event of its batch adds no member.
+    live = Projection(plan, genealogy, period="p")
+    live.apply(_rows_table([{"event_id": "X", "kind": "order", "member_id": ids[1], "pv": 100, "bv": 100},
+                            {"event_id": "X", **join},
+                            {"event_id": "Y", "kind": "order", "member_id": "NEW1", "pv": 200, "bv": 200}]))
+    reasons = dict(zip(live.rejected.column("event_id").to_pylist(), live.rejected.column("reason").to_pylist(),
+                       strict=True))
+    assert "also row 0 of this batch" in reasons["X"] and "no member" in reasons["Y"]
+    assert len(live.genealogy) == len(genealogy) and live.seq == 1
+    assert live.apply(_rows_table([{"event_id": "J", **join}])) == 2 and len(live.genealogy) == len(genealogy) + 1
+    # 4. A resent join with another sponsor (unknown or null) conflicts; 6. so does one for another member.
+    for other in ({"sponsor_id": "NOBODY"}, {"sponsor_id": None}, {"member_id": "NEW2"}):
+        live.apply(_rows_table([{"event_id": "J", **join, **other}]))
+        assert live.rejected.column("reason").to_pylist() == ["event_id 'J' was applied (seq 2) with other fields"]
+    live.apply(_rows_table([{"event_id": "J", **join}]))
+    assert live.rejected.num_rows == 0  # the same join again: a no-op
+    # 2. A state given as a one-shot stream still counts after a join.
+    state = pa.table({"member_id": ids, "highest_rank": ["Silver"] * len(ids),
+                      "binary.carry_left": [30000] * len(ids), "binary.carry_right": [20000] * len(ids)})
+    stream = pa.RecordBatchReader.from_batches(state.schema, state.to_batches())
+    live = Projection(plan, genealogy, period="p", state=stream)
+    orders = [{"event_id": f"o{i}", "kind": "order", "member_id": m, "pv": 20000, "bv": 20000}
+              for i, m in enumerate(ids[:60])]
+    live.apply(_rows_table([*orders, {"event_id": "j", **join}]))
+    grown = Genealogy.from_arrow(pa.concat_tables([members.select(["member_id", "sponsor_id", "placement_id", "leg",
+                                                                   "status"]),
+                                                   pa.table({k: [join[k]] for k in ("member_id", "sponsor_id",
+                                                             "placement_id", "leg", "status")})]))
+    volumes = pa.table({"member_id": ids[:60], "pv": [20000] * 60, "bv": [20000] * 60})
+    expected = run_period(plan, grown, volumes, period="p", state=state)
+    got = live.snapshot()
+    assert got.lines.equals(expected.lines) and got.state.equals(expected.state)
+    assert live.member(ids[0])["lines"] == {x["bonus"]: x["amount"] for x in expected.lines.to_pylist()
+                                            if x["member_id"] == ids[0]}
+    # 6. A join whose id cannot be read as the member id type says so.
+    numeric = Genealogy.from_arrow(pa.table({"member_id": [1, 2], "sponsor_id": [None, 1], "placement_id": [None, 1],
+                                             "leg": [None, "L"], "status": ["active", "active"]}))
+    small = Projection(plan, numeric, period="p")
+    small.apply(pa.table({"event_id": ["a"], "kind": ["join"], "member_id": ["abc"], "sponsor_id": ["1"],
+                          "placement_id": ["1"], "leg": ["R"]}))
+    assert "member_id 'abc' cannot be read as a member id (int64)" in small.rejected.column("reason")[0].as_py()
+
+
+def test_next_rank_is_none_under_a_rank_override(company: tuple[pa.Table, Genealogy]) -> None:
+    _, genealogy = company
+    plan = Plan.from_toml(SPEC / "example-plan-v2.toml")
+    live = Projection(plan, genealogy, period="p")
+    zero = {c: 0 for c in plan.volume_columns}
+    live.apply(_table([{"event_id": "o", "kind": "order", "member_id": "M00000011", **zero, "pv": 2_500_000},
+                       {"event_id": "r", "kind": "rank_override", "member_id": "M00000011",
+                        "rank_override": "Associate"}], plan))
+    got = live.member("M00000011")
+    assert got["paid_as_rank"] == "Associate" and got["next_rank"] is None
+    live.apply(_table([{"event_id": "r2", "kind": "rank_override", "member_id": "M00000011",
+                        "rank_override": None}], plan))
+    assert live.member("M00000011")["next_rank"] is not None or live.member("M00000011")["paid_as_rank"] != "Associate"
+
+
+def test_a_failing_recomputation_keeps_the_last_view_and_the_thread(company: tuple[pa.Table, Genealogy]) -> None:
+    """Two members' PV that fits alone but not as their sponsor's group PV: the recomputing thread keeps
+    the last view, says why, and recomputes again once returns bring the total back."""
+    _members, genealogy = company
+    plan = Plan.from_toml(SPEC / "example-plan.toml")
+    live = Projection(plan, genealogy, period="p")
+    kids = genealogy.children("M00000001").to_pylist()[:2]
+    big = 2**63 - 1
+    with live.start():
+        live.apply(_table([{"event_id": "a", "kind": "order", "member_id": "M00000003", "pv": 1, "bv": 1}]))
+        _wait(lambda: live._core.view_seq() == 1)
+        live.apply(_table([{"event_id": f"b{i}", "kind": "order", "member_id": k, "pv": big, "bv": 0}
+                           for i, k in enumerate(kids)]))
+        _wait(lambda: live.refresh_error is not None)
+        assert isinstance(live.refresh_error, AmountOverflowError)
+        assert live.member("M00000003")["as_of"] == 1  # the last good view
+        live.apply(_table([{"event_id": f"c{i}", "kind": "return", "member_id": k, "pv": big, "bv": 0}
+                           for i, k in enumerate(kids)]))
+        _wait(lambda: live._core.view_seq() == live.seq)
+        assert live.refresh_error is None and live._thread is not None and live._thread.is_alive()
+
+
+def _wait(condition: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_event_ids_are_compared_in_nfc(company: tuple[pa.Table, Genealogy]) -> None:
+    _, genealogy = company
+    live = Projection(Plan.from_toml(SPEC / "example-plan.toml"), genealogy, period="p")
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    live.apply(_table([{"event_id": composed, "kind": "order", "member_id": "M00000002", "pv": 5, "bv": 5}]))
+    assert live.apply(_table([{"event_id": decomposed, "kind": "order", "member_id": "M00000002", "pv": 5,
+                               "bv": 5}])) == 1
+
+
+def test_no_view_shows_a_joined_member_without_its_batch(company: tuple[pa.Table, Genealogy]) -> None:
+    """Batches of (join N_k, order of N_k) beside a thread recomputing in a loop: a view that knows N_k
+    always has its order too (the new members and the events reach the kernel in one step)."""
+    _, genealogy = company
+    plan = Plan.from_toml(SPEC / "example-plan.toml")
+    live = Projection(plan, genealogy, period="p")
+    done = threading.Event()
+    found: list[tuple[int, int, int]] = []
+
+    def recompute_and_read() -> None:
+        k = 0
+        while not done.is_set():
+            live.refresh()
+            for j in range(max(0, k - 3), k + 2):
+                try:
+                    got = live.member(f"N{j}")
+                except InputError:
+                    continue
+                found.append((j, got["as_of"], got["volumes"]["pv"]))
+            k = live.seq // 2
+            time.sleep(0.001)  # paced: a thread spinning on the GIL would starve the writer
+
+    reader = threading.Thread(target=recompute_and_read)
+    reader.start()
+    table = genealogy.to_arrow()
+    for k in range(40):
+        placement, leg = _free_slots(table)[0]
+        row = {"member_id": f"N{k}", "sponsor_id": "M00000001", "placement_id": placement, "leg": leg,
+               "status": "active"}
+        table = pa.concat_tables([table, pa.Table.from_pylist([row], schema=table.schema)])
+        live.apply(_rows_table([{"event_id": f"j{k}", "kind": "join", **row},
+                                {"event_id": f"o{k}", "kind": "order", "member_id": f"N{k}", "pv": 1, "bv": 1}]))
+        assert live.rejected.num_rows == 0
+    done.set()
+    reader.join()
+    assert found and all(pv == 1 and as_of >= 2 * j + 2 for j, as_of, pv in found)

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _arrow, _mlm_core
-from .engine import PeriodResult, _attributes, _computed, _state_arrays
-from .errors import GenealogyError, InputError
+from .engine import PeriodResult, _attributes, _computed, _State, _state_arrays
+from .errors import GenealogyError, InputError, MlmCoreError
 from .genealogy import Genealogy
 from .plan import Plan
 
@@ -88,6 +88,8 @@ class Projection:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._local = threading.local()  # each writer thread sees the rejections of its own last batch
+        #: Why the recomputing thread's last recomputation failed (None when it did not).
+        self.refresh_error: MlmCoreError | None = None
         if store is not None:
             self._replay(store)
 
@@ -133,19 +135,20 @@ class Projection:
         if persist and self.store is not None:
             self.store._append_events(self.name, self._batches, table, self._columns)
         self._batches += 1
-        if grown is not None:
-            self.genealogy = grown[0]
-            self._previous = _state_arrays(self.plan, self.genealogy, self.state)
-            self._core.grow(self.genealogy._core)
         flags = np.zeros(count, dtype=bool)
         flags[list(given)] = True
+        # The new members and the batch's events reach the kernel in one locked step: no recomputation
+        # sees one without the other.
         seq, bad, codes, details = self._core.apply(
             _col(table, "event_id"), pa.array(kinds), pa.array(rows),
             [pc.fill_null(_col(table, c), 0) for c in self._columns]
             + [pa.array(np.zeros(count, np.int64))] * (self.plan._compiled["columns"] - len(self._columns)),
             pa.array(value), pa.array(links[0]), pa.array(links[1]), pa.array(links[2].astype(np.uint8)),
-            pa.array(flags),
+            pa.array(flags), grown[0]._core if grown is not None else None,
         )
+        if grown is not None:
+            self.genealogy = grown[0]
+            self._previous = _grown(self._previous, len(grown[0]))
         self._local.rejected = self._reasons(table, bad, codes, details, given)
         self._wake.set()
         return int(seq)
@@ -162,7 +165,8 @@ class Projection:
         if unknown:
             raise InputError(f"event column(s) {', '.join(unknown)} are not event fields", column=unknown[0])
         n = table.num_rows
-        out: dict[str, Any] = {"event_id": table.column("event_id").cast(pa.string()),
+        # Event ids in Unicode NFC, as the store's transaction ids: the same text is the same id.
+        out: dict[str, Any] = {"event_id": pc.utf8_normalize(table.column("event_id").cast(pa.string()), "NFC"),
                                "kind": table.column("kind").cast(pa.string()),
                                "member_id": table.column("member_id")}
         for name in self._columns:
@@ -227,13 +231,18 @@ class Projection:
         """Checks each join in row order and sets its member's new row and its links; returns the
         genealogy with the new members (None when none joins) and their rows by id."""
         at = np.flatnonzero(kinds == JOIN)
-        event_ids = _col(table, "event_id").take(pa.array(at))
-        seen = self._core.seqs_of(event_ids)
-        member = self._ids(_col(table, "member_id").take(pa.array(at)))[0].to_pylist()
-        sponsor = self._ids(_col(table, "sponsor_id").take(pa.array(at)))[0].to_pylist()
-        placement = self._ids(_col(table, "placement_id").take(pa.array(at)))[0].to_pylist()
-        leg = _col(table, "leg").take(pa.array(at)).to_pylist()
-        status = _col(table, "status").take(pa.array(at)).to_pylist()
+        take = pa.array(at)
+        event_ids = _col(table, "event_id").take(take).to_pylist()
+        first: dict[str, int] = {}
+        for r, event_id in enumerate(_col(table, "event_id").to_pylist()):
+            if event_id is not None:
+                first.setdefault(event_id, r)
+        seen = self._core.seqs_of(_col(table, "event_id").take(take))
+        raw = {c: _col(table, c).take(take).to_pylist() for c in ("member_id", "sponsor_id", "placement_id")}
+        read = {c: self._ids(_col(table, c).take(take)) for c in raw}
+        member, sponsor, placement = (read[c][0].to_pylist() for c in ("member_id", "sponsor_id", "placement_id"))
+        leg = _col(table, "leg").take(take).to_pylist()
+        status = _col(table, "status").take(take).to_pylist()
         n = len(self.genealogy)
         lookup = [x for x in {*member, *sponsor, *placement} if x is not None]
         known = dict(zip(lookup, self._rows(pa.array(lookup, self.genealogy.member_ids.type)).tolist(),
@@ -241,7 +250,7 @@ class Projection:
         new: dict[Any, int] = {}
         new_rows: list[dict[str, Any]] = []
         taken: set[tuple[int, int]] = set()
-        batch_ids: set[str] = set()
+        accepted: set[int] = set()  # batch rows of the joins that add a member
 
         def row_of(member_id: Any) -> int | None:
             if member_id in new:
@@ -249,26 +258,41 @@ class Projection:
             row = known.get(member_id, _UNKNOWN_ROW)
             return None if row >= _BAD_CODE else int(row)
 
+        id_type = self.genealogy.member_ids.type
         for i, r in enumerate(at.tolist()):
-            event_id = event_ids[i].as_py()
-            if event_id is None or member[i] is None:
-                continue  # the kernel names these
-            if seen[i] or event_id in batch_ids:
-                # A resent join: its fields are compared with the first one's by the kernel.
+            event_id = event_ids[i]
+            if event_id is None:
+                continue  # the kernel names it
+            unreadable = [c for c in raw if read[c][1][i]]
+            if unreadable:
+                c = unreadable[0]
+                given[r] = f"{c} {raw[c][i]!r} cannot be read as a member id ({id_type})"
+                continue
+            if member[i] is None:
+                continue  # the kernel names it
+            earlier = first[event_id]
+            if seen[i] or earlier in accepted:
+                # The same event id again: its fields are compared with the first one's by the kernel.
                 for k, value in ((0, sponsor[i]), (1, placement[i])):
                     row = row_of(value)
-                    links[k, r] = row if row is not None else 0
+                    links[k, r] = _NULL_ROW if value is None else (row if row is not None else _UNKNOWN_ROW)
                 links[2, r] = _LEGS.get(leg[i], 0)
                 row = row_of(member[i])
                 rows[r] = row if row is not None else _UNKNOWN_ROW
                 continue
-            why = self._join_problem(member[i], sponsor[i], placement[i], leg[i], row_of, taken)
+            if earlier < r:
+                first_reason = given.get(earlier)
+                given[r] = (f"event_id {event_id!r} is also row {earlier} of this batch"
+                            + (f", rejected: {first_reason}" if first_reason else ", another event"))
+                continue
+            why = self._join_problem(raw["member_id"][i], raw["sponsor_id"][i], raw["placement_id"][i], leg[i],
+                                     member[i], sponsor[i], placement[i], row_of, taken)
             if why is not None:
                 given[r] = why
                 continue
             row = n + len(new_rows)
             new[member[i]] = row
-            batch_ids.add(event_id)
+            accepted.add(r)
             s, p = row_of(sponsor[i]), row_of(placement[i])
             assert s is not None and p is not None
             taken.add((p, _LEGS[leg[i]]))
@@ -282,26 +306,26 @@ class Projection:
         try:
             grown = Genealogy.from_arrow(pa.concat_tables([old, added]), allow_multiple_roots=True)
         except GenealogyError as exc:  # a check above missed something: no join of this batch applies
-            for r in at.tolist():
-                if int(rows[r]) >= n and r not in given:
-                    given[r] = f"the genealogy would not be whole with this batch's joins: {exc}"
+            for r in accepted:
+                given[r] = f"the genealogy would not be whole with this batch's joins: {exc}"
+            rows[list(accepted)] = _UNKNOWN_ROW
             return None
         return grown, new
 
-    def _join_problem(self, member: Any, sponsor: Any, placement: Any, leg: Any, row_of: Any,
-                      taken: set[tuple[int, int]]) -> str | None:
+    def _join_problem(self, raw_member: Any, raw_sponsor: Any, raw_placement: Any, leg: Any, member: Any,
+                      sponsor: Any, placement: Any, row_of: Any, taken: set[tuple[int, int]]) -> str | None:
         if row_of(member) is not None:
-            return f"member_id {member!r} is already a member"
+            return f"member_id {raw_member!r} is already a member"
         if sponsor is None or row_of(sponsor) is None:
-            return f"a join needs a sponsor who is a member; sponsor_id {sponsor!r} is none"
+            return f"a join needs a sponsor who is a member; sponsor_id {raw_sponsor!r} is none"
         if placement is None or row_of(placement) is None:
-            return f"a join needs a placement who is a member; placement_id {placement!r} is none"
+            return f"a join needs a placement who is a member; placement_id {raw_placement!r} is none"
         if leg not in _LEGS:
             return f"leg {leg!r} is neither L nor R"
         p = row_of(placement)
         side = _LEGS[leg]
         if (p, side) in taken or (p < len(self.genealogy) and self._slot_taken(p, side)):
-            return f"the {leg} slot under {placement!r} is taken"
+            return f"the {leg} slot under {raw_placement!r} is taken"
         return None
 
     def _slot_taken(self, placement_row: int, side: int) -> bool:
@@ -406,7 +430,14 @@ class Projection:
         while not self._stop.is_set():
             self._wake.clear()
             if self._core.view_seq() != self._core.seq():
-                self._core.refresh()
+                try:
+                    self._core.refresh()
+                    self.refresh_error = None
+                except MlmCoreError as exc:
+                    # The events make the period fail (a group total out of int64, say): readers keep the
+                    # last view, and the next batch is tried again.
+                    self.refresh_error = exc
+                    self._wake.wait()
             else:
                 self._wake.wait(0.5)
 
@@ -414,7 +445,8 @@ class Projection:
         """One member's projected figures: ``lines`` (bonus → amount), ``paid_as_rank``,
         ``highest_rank``, ``active``, ``volumes`` (its own), ``group_pv``, ``legs`` (per binary bonus: the
         volume paired this period, carry in included, and the carries out), ``next_rank`` (the next rank
-        it can earn and what it lacks for it: ``status``, ``pv``, ``group_pv``, ``legs``; None at the top)
+        it can earn and what it lacks for it: ``status``, ``pv``, ``group_pv``, ``legs``; None at the top
+        and while a rank override fixes the paid-as rank)
         and ``as_of``, the sequence number of the last event they reflect.
 
         With :meth:`start` running, the answer comes from the last published view and never waits;
@@ -443,7 +475,8 @@ class Projection:
 
     def attributes(self) -> pa.Table:
         """Every member's attributes as the events left them (``run_period``'s ``attributes``)."""
-        inputs = self._core.inputs()
+        with self._write:
+            genealogy, inputs = self.genealogy, self._core.inputs()
         active = np.asarray(inputs["status_active"].to_numpy(zero_copy_only=False), dtype=bool)
         status = pa.DictionaryArray.from_arrays(pa.array(active.astype(np.int8)), pa.array(["inactive", "active"]))
 
@@ -454,11 +487,25 @@ class Projection:
             taken = pa.array(pool, pa.string()).take(pa.array(np.maximum(values, 0)))
             return pc.if_else(pa.array(values >= 0), taken, pa.scalar(None, pa.string()))
 
-        table = {"member_id": self.genealogy.member_ids, "status": status.cast(pa.string()),
+        table = {"member_id": genealogy.member_ids, "status": status.cast(pa.string()),
                  "rank_override": names(inputs["rank_override"], self.plan.rank_names)}
         if self.plan.tiers:
             table["tier"] = names(inputs["tier"], self.plan.tiers)
         return pa.table(table)
+
+
+def _grown(previous: _State, n: int) -> _State:
+    """The previous state with rows for members that joined: no carries, highest rank Member."""
+    pad = n - len(previous.highest)
+    if pad <= 0:
+        return previous
+    zeros = np.zeros(pad, dtype=np.int64)
+    return _State(
+        np.concatenate([previous.highest, np.zeros(pad, dtype=previous.highest.dtype)]),
+        {k: (pa.concat_arrays([left, pa.array(zeros)]), pa.concat_arrays([right, pa.array(zeros)]))
+         for k, (left, right) in previous.carries.items()},
+        {k: np.concatenate([v, zeros]) for k, v in previous.foreign.items()},
+    )
 
 
 def _col(table: pa.Table, name: str) -> pa.Array:

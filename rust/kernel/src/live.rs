@@ -171,8 +171,10 @@ impl LiveState {
                     RANK_OVERRIDE => (value as usize) < ranks,
                     _ => true,
                 };
-            let links_ok = batch.kind[i] != JOIN
-                || ((batch.sponsor[i] as usize) < n && (batch.placement[i] as usize) < n);
+            // A resent join's sponsor or placement may no longer resolve (NONE, UNKNOWN_ROW): it then
+            // differs from the first one's.
+            let link_ok = |r: u32| (r as usize) < n || r == NONE || r == UNKNOWN_ROW;
+            let links_ok = batch.kind[i] != JOIN || (link_ok(batch.sponsor[i]) && link_ok(batch.placement[i]));
             (row == NONE || row == UNKNOWN_ROW || (row as usize) < n) && value_ok && links_ok
         };
         if let Some(i) = (0..count).find(|&i| !batch.given[i] && batch.kind[i] < KINDS && !in_range(i)) {
@@ -202,11 +204,37 @@ impl LiveState {
                 rejected.push((i, if batch.given[i] { Rejection::Given } else { Rejection::NullEventId }));
                 continue;
             };
-            let why = if batch.given[i] {
-                Some(Rejection::Given)
-            } else if kind >= KINDS {
-                Some(Rejection::UnknownKind)
-            } else if row == NONE {
+            if batch.given[i] {
+                rejected.push((i, Rejection::Given));
+                continue;
+            }
+            if kind >= KINDS {
+                rejected.push((i, Rejection::UnknownKind));
+                continue;
+            }
+            let volume = kind == ORDER || kind == RETURN;
+            let fields = Fields {
+                kind,
+                leg: if kind == JOIN { batch.leg[i] } else { 0 },
+                value: if volume { 0 } else { value },
+                row,
+                sponsor: if kind == JOIN { batch.sponsor[i] } else { 0 },
+                placement: if kind == JOIN { batch.placement[i] } else { 0 },
+            };
+            for (c, slot) in own.iter_mut().enumerate() {
+                *slot = if volume { batch.amounts[c][i] } else { 0 };
+            }
+            // An id applied before is compared first: the same event again is a no-op, anything else
+            // (another member, another amount, a member or value that no longer resolves) is a conflict.
+            if let Some(seq) = self.index.find(hashes[i], event_id) {
+                let at = (seq - 1) as usize;
+                let same = self.fields[at] == fields && self.amounts[at * columns..(at + 1) * columns] == own[..];
+                if !same {
+                    rejected.push((i, Rejection::OtherFields(seq)));
+                }
+                continue;
+            }
+            let why = if row == NONE {
                 Some(Rejection::NullMember)
             } else if row == UNKNOWN_ROW {
                 Some(Rejection::UnknownMember)
@@ -224,26 +252,6 @@ impl LiveState {
             };
             if let Some(why) = why {
                 rejected.push((i, why));
-                continue;
-            }
-            let volume = kind == ORDER || kind == RETURN;
-            let fields = Fields {
-                kind,
-                leg: if kind == JOIN { batch.leg[i] } else { 0 },
-                value: if volume { 0 } else { value },
-                row,
-                sponsor: if kind == JOIN { batch.sponsor[i] } else { 0 },
-                placement: if kind == JOIN { batch.placement[i] } else { 0 },
-            };
-            for (c, slot) in own.iter_mut().enumerate() {
-                *slot = if volume { batch.amounts[c][i] } else { 0 };
-            }
-            if let Some(seq) = self.index.find(hashes[i], event_id) {
-                let at = (seq - 1) as usize;
-                let same = self.fields[at] == fields && self.amounts[at * columns..(at + 1) * columns] == own[..];
-                if !same {
-                    rejected.push((i, Rejection::OtherFields(seq)));
-                }
                 continue;
             }
             let m = row as usize;
@@ -451,7 +459,7 @@ pub struct Figures {
     /// `None` when no rank reads group PV.
     pub group_pv: Option<i64>,
     pub legs: Vec<Legs>,
-    /// `None` at the plan's top earnable rank.
+    /// `None` at the plan's top earnable rank, and while a rank override fixes the paid-as rank.
     pub next_rank: Option<NextRank>,
 }
 
@@ -563,6 +571,9 @@ impl View {
     /// The lowest earnable rank above the member's paid-as rank, with what it lacks for it (rank rules as
     /// `engine::ranks` applies them, over this view's group PV and subtree ranks).
     fn next_rank(&self, plan: &PlanSpec, row: usize) -> Option<NextRank> {
+        if self.inputs.rank_override[row] != NO_VALUE {
+            return None; // an override fixes the paid-as rank whatever the member does (plan v2)
+        }
         let paid_as = self.output.paid_as[row] as usize;
         let (r, rule): (usize, &RankRule) = plan.ranks.iter().enumerate().skip(paid_as + 1).find(|(_, rule)| !rule.assigned)?;
         let pv = self.inputs.sums[0][row];

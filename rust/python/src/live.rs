@@ -134,6 +134,21 @@ fn rejection(why: Rejection) -> (&'static str, u64) {
     }
 }
 
+/// Takes a genealogy with members joined (its first rows are the current ones, in the same order).
+fn grow(w: &mut Writer, inner: Arc<Genealogy>, member_id: ArrayRef) -> Result<(), KernelError> {
+    let n = inner.len();
+    if n < w.live.len() {
+        return Err(KernelError::InvalidInput { message: "a grown genealogy cannot have fewer members".into() });
+    }
+    w.live.grow(n);
+    let mut carried = (*w.carried).clone();
+    carried.grow(n);
+    w.carried = Arc::new(carried);
+    w.genealogy = inner;
+    w.member_id = member_id;
+    Ok(())
+}
+
 impl LiveCore {
     fn published(&self) -> Option<Arc<Published>> {
         self.view.lock().ok().and_then(|v| v.clone())
@@ -251,8 +266,11 @@ impl LiveCore {
     }
 
     /// Applies one batch (see `mlm_kernel::live::Batch`); returns the last sequence number and the
-    /// rejected rows with a code and a detail (a sequence number or a column bit mask).
+    /// rejected rows with a code and a detail (a sequence number or a column bit mask). `grown`: the
+    /// genealogy with the members this batch's joins add, taken in the same locked step as the batch, so
+    /// that no recomputation sees the new members without their events.
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (event_id, kind, row, amounts, value, sponsor, placement, leg, given, grown = None))]
     fn apply(
         &self,
         py: Python<'_>,
@@ -265,6 +283,7 @@ impl LiveCore {
         placement: &Bound<'_, PyAny>,
         leg: &Bound<'_, PyAny>,
         given: &Bound<'_, PyAny>,
+        grown: Option<&GenealogyCore>,
     ) -> PyResult<Applied> {
         let ids = import_array(py, event_id, "event_id")?;
         if ids.data_type() != &DataType::Utf8 {
@@ -293,8 +312,12 @@ impl LiveCore {
             given: &given,
         };
         let (tiers, ranks) = (self.plan.tiers, self.plan.ranks.len());
+        let grown = grown.map(|g| (g.inner.clone(), g.member_id.clone()));
         let (seq, rejected) = run_detached(py, || {
             let mut w = lock(&self.writer)?;
+            if let Some((inner, member_id)) = grown {
+                grow(&mut w, inner, member_id)?;
+            }
             let rejected = w.live.apply(&batch, tiers, ranks)?;
             let seq = w.live.seq();
             self.seq.store(seq, Ordering::Release);
@@ -310,26 +333,6 @@ impl LiveCore {
             details.push(detail);
         }
         Ok((seq, rows, codes, details))
-    }
-
-    /// Takes the genealogy members joined (its first rows are the current ones, in the same order).
-    fn grow(&self, py: Python<'_>, genealogy: &GenealogyCore) -> PyResult<()> {
-        let inner = genealogy.inner.clone();
-        let member_id = genealogy.member_id.clone();
-        run_detached(py, || {
-            let mut w = lock(&self.writer)?;
-            let n = inner.len();
-            if n < w.live.len() {
-                return Err(KernelError::InvalidInput { message: "a grown genealogy cannot have fewer members".into() });
-            }
-            w.live.grow(n);
-            let mut carried = (*w.carried).clone();
-            carried.grow(n);
-            w.carried = Arc::new(carried);
-            w.genealogy = inner;
-            w.member_id = member_id;
-            Ok(())
-        })
     }
 
     /// A copy of the period's inputs now: `seq`, `sums` (per column), `status_active`, `tier`,
