@@ -24,6 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+LIVE_BEGIN, LIVE_END = "<!-- live:begin -->", "<!-- live:end -->"
 #: The sizes the issues measure at (environment of the benchmark run).
 FULL = {
     "MLM_BENCH_MEMBERS": "10000000", "MLM_BENCH_BASELINE_MEMBERS": "1000000",
@@ -133,13 +134,43 @@ def readme_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, table: str) -> None:
-    text = readme.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{readme} has no {BEGIN} … {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}", encoding="utf-8")
+def live_table(data: dict[str, Any]) -> str:
+    """The live projection's figures (issue 11): apply throughput, member() latency and freshness under the
+    writer, snapshot against run_period, from the same run."""
+    found = {b["name"]: b for b in data["benchmarks"]}
+    lines = ["| live projection, this run | members | figures |", "|---|---|---|"]
+    for name, b in found.items():
+        extra = b.get("extra_info", {})
+        if name.startswith("test_apply_orders") and "events_per_s" in extra:
+            lines.append(f"| `{name}` (batches of {extra['batch']:,}) | | {extra['events_per_s']:,} events/s |")
+        elif name.startswith("test_member_under_a_writer") and "member_p99_us" in extra:
+            lines.append(
+                f"| `{name}`: member() beside a writer at {extra['writer_events_per_s']:,} events/s | "
+                f"{extra['members']:,} | p50 {extra['member_p50_us']} µs, p99 {extra['member_p99_us']} µs, "
+                f"max {extra['member_max_us']} µs; recomputation every {extra['recompute_cycle_median_s']} s; "
+                f"staleness p50 {extra['staleness_p50_s']} s, max {extra['staleness_max_s']} s; "
+                f"{extra['answers_fresh_within_2s_pct']}% of answers reflect every event older than 2 s |")
+    for name in ("test_snapshot", "test_run_period_same_volumes"):
+        if name in found:
+            b = found[name]
+            lines.append(f"| `{name}` | {b.get('extra_info', {}).get('members', 0):,} | "
+                         f"median {_seconds(b['stats']['median'])} |")
+    return "\n".join(lines)
+
+
+def _replace_between(text: str, begin: str, end: str, body: str, readme: Path) -> str:
+    if begin not in text or end not in text:
+        raise SystemExit(f"{readme} has no {begin} … {end} markers")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def update_readme(readme: Path, table: str, live: str | None = None) -> None:
+    text = _replace_between(readme.read_text(encoding="utf-8"), BEGIN, END, table, readme)
+    if live is not None and LIVE_BEGIN in text:
+        text = _replace_between(text, LIVE_BEGIN, LIVE_END, live, readme)
+    readme.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         run(env, source)
     data = json.loads(source.read_text(encoding="utf-8"))
     args.out.write_text(results_md(data, _versions(), env), encoding="utf-8")
-    update_readme(args.readme, readme_table(data))
+    update_readme(args.readme, readme_table(data), live_table(data))
     print(f"wrote {args.out} and the table in {args.readme}")
     return 0
 

@@ -56,3 +56,28 @@ def test_results_md_and_readme_markers(tmp_path: Path) -> None:
     readme.write_text("no markers", encoding="utf-8")
     with pytest.raises(SystemExit, match="markers"):
         results.update_readme(readme, "x")
+
+
+def test_the_live_figures_are_rendered_between_their_markers(tmp_path: Path) -> None:
+    run = {"benchmarks": [
+        {"name": "test_apply_orders", "group": "live-apply", "extra_info": {"rows": 100_000, "batch": 10_000,
+                                                                             "events_per_s": 2_000_000},
+         "stats": {"median": 0.05, "min": 0.04, "max": 0.06, "rounds": 12}},
+        {"name": "test_member_under_a_writer", "group": "live-load", "stats": {"median": 20, "min": 20, "max": 20,
+                                                                               "rounds": 1},
+         "extra_info": {"members": 10_000_000, "writer_events_per_s": 100_000, "member_p50_us": 14.0,
+                        "member_p99_us": 45.0, "member_max_us": 700.0, "recompute_cycle_median_s": 1.5,
+                        "staleness_p50_s": 1.6, "staleness_max_s": 3.1, "answers_fresh_within_2s_pct": 70.0}},
+        {"name": "test_snapshot", "group": "live-snapshot", "extra_info": {"members": 10_000_000},
+         "stats": {"median": 1.9, "min": 1.8, "max": 2.0, "rounds": 5}},
+    ]}
+    table = results.live_table(run)
+    assert "| `test_apply_orders` (batches of 10,000) | | 2,000,000 events/s |" in table
+    assert "p99 45.0 µs" in table and "staleness p50 1.6 s, max 3.1 s" in table and "70.0% of answers" in table
+    assert "| `test_snapshot` | 10,000,000 | median 1.90 s |" in table
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{results.BEGIN}\n{results.END}\nx\n{results.LIVE_BEGIN}\nstale-text\n{results.LIVE_END}\ny\n",
+                      encoding="utf-8")
+    results.update_readme(readme, "table", table)
+    out = readme.read_text(encoding="utf-8")
+    assert "stale-text" not in out and "2,000,000 events/s" in out and out.endswith("y\n")
