@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _arrow, _mlm_core
-from .engine import PeriodResult, _attributes, _computed, _State, _state_arrays
+from .engine import PeriodResult, _attributes, _result, _State, _state_arrays
 from .errors import GenealogyError, InputError, MlmCoreError
 from .genealogy import Genealogy
 from .plan import Plan
@@ -461,16 +461,20 @@ class Projection:
         return dict(figures)
 
     def snapshot(self) -> PeriodResult:
-        """The period as ``run_period`` computes it over the genealogy and every event applied so far."""
-        with self._write:
-            genealogy, previous = self.genealogy, self._previous
-            inputs = self._core.inputs()
-        seq = int(inputs["seq"])
-        if self._snapshot is not None and self._snapshot[:2] == (seq, len(genealogy)):
-            return self._snapshot[2]
-        result = _computed(self.plan, genealogy, self.period, list(inputs["sums"]), inputs["status_active"],
-                           inputs["tier"] if self.plan.tiers else None, inputs["rank_override"], previous)
-        self._snapshot = (seq, len(genealogy), result)
+        """The period as ``run_period`` computes it over the genealogy and every event applied so far.
+
+        The state is copied under the writers' lock and the period runs without it (and without the GIL):
+        writers wait for the copy only."""
+        while True:
+            with self._write:
+                genealogy, previous, seq = self.genealogy, self._previous, self.seq
+            if self._snapshot is not None and self._snapshot[:2] == (seq, len(genealogy)):
+                return self._snapshot[2]
+            raw = self._core.period()
+            if raw["members"] == len(genealogy):
+                break  # else members joined between the two steps: again, with the grown genealogy
+        result = _result(self.plan, genealogy, self.period, list(raw["sums"]), raw, previous)
+        self._snapshot = (int(raw["seq"]), len(genealogy), result)
         return result
 
     def attributes(self) -> pa.Table:

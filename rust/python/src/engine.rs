@@ -192,13 +192,34 @@ pub fn run_period(
     };
     let inner = &genealogy.inner;
     let spec = &plan.spec;
-    let (output, lines, column_totals, paid_totals) = run_detached(py, || {
-        let output = engine::run_period(inner, spec, &input)?;
-        let lines = engine::lines(&output);
-        let column_totals: Vec<i128> = input.columns.iter().map(|c| engine::total(c)).collect();
-        let paid_totals: Vec<i128> = output.bonuses.iter().map(|b| engine::total(&b.amount)).collect();
-        Ok((output, lines, column_totals, paid_totals))
-    })?;
+    let (output, lines, column_totals, paid_totals) = run_detached(py, || period_outputs(inner, spec, &input))?;
+    period_dict(py, output, lines, column_totals, paid_totals).map(|d| d.into_any().unbind())
+}
+
+/// What a period dict is made of: the kernel's outputs, its lines and exact totals.
+pub(crate) type PeriodOutputs = (engine::PeriodOutput, engine::Lines, Vec<i128>, Vec<i128>);
+
+/// Runs the period and gathers its lines and totals (call without the GIL).
+pub(crate) fn period_outputs(
+    genealogy: &mlm_kernel::Genealogy,
+    spec: &PlanSpec,
+    input: &PeriodInput<'_>,
+) -> Result<PeriodOutputs, mlm_kernel::KernelError> {
+    let output = engine::run_period(genealogy, spec, input)?;
+    let lines = engine::lines(&output);
+    let column_totals: Vec<i128> = input.columns.iter().map(|c| engine::total(c)).collect();
+    let paid_totals: Vec<i128> = output.bonuses.iter().map(|b| engine::total(&b.amount)).collect();
+    Ok((output, lines, column_totals, paid_totals))
+}
+
+/// The dict `mlm_core.engine._result` reads: Arrow arrays (moved, not copied) and exact integers.
+pub(crate) fn period_dict<'py>(
+    py: Python<'py>,
+    output: engine::PeriodOutput,
+    lines: engine::Lines,
+    column_totals: Vec<i128>,
+    paid_totals: Vec<i128>,
+) -> PyResult<Bound<'py, PyDict>> {
     let result = PyDict::new(py);
     let ranks = |v: Vec<u16>| UInt16Array::from(v).into_data().to_pyarrow(py).map(|a| a.unbind());
     result.set_item("paid_as", ranks(output.paid_as)?)?;
@@ -220,7 +241,7 @@ pub fn run_period(
     result.set_item("line_row", UInt32Array::from(lines.row).into_data().to_pyarrow(py)?)?;
     result.set_item("line_bonus", UInt16Array::from(lines.bonus).into_data().to_pyarrow(py)?)?;
     result.set_item("line_amount", int64_array(py, lines.amount)?)?;
-    Ok(result.into_any().unbind())
+    Ok(result)
 }
 
 /// The shares behind one member's line of level bonus `bonus` (index in the plan): a dict of arrays

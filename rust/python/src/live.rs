@@ -352,6 +352,41 @@ impl LiveCore {
         Ok(out.into_any().unbind())
     }
 
+    /// The period over the state now, as `_mlm_core.run_period` returns it (plus `seq`, and `sums`: the
+    /// volume columns it read). The state is copied under the writers' lock; the period runs after,
+    /// without it and without the GIL.
+    fn period(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let plan = &self.plan;
+        let (inputs, genealogy, carried, outputs) = run_detached(py, || {
+            let (inputs, genealogy, carried) = {
+                let w = lock(&self.writer)?;
+                (w.live.inputs(), w.genealogy.clone(), w.carried.clone())
+            };
+            let input = mlm_kernel::engine::PeriodInput {
+                columns: inputs.sums.iter().map(Vec::as_slice).collect(),
+                status_active: &inputs.status_active,
+                prev_highest: &carried.prev_highest,
+                carries: carried.carries.iter().map(|c| c.as_ref().map(|(l, r)| (l.as_slice(), r.as_slice()))).collect(),
+                rank_override: Some(&inputs.rank_override),
+                tier: Some(&inputs.tier),
+            };
+            let outputs = crate::engine::period_outputs(&genealogy, plan, &input)?;
+            drop(input);
+            Ok((inputs, genealogy, carried, outputs))
+        })?;
+        drop((genealogy, carried));
+        let (output, lines, column_totals, paid_totals) = outputs;
+        let out = crate::engine::period_dict(py, output, lines, column_totals, paid_totals)?;
+        out.set_item("seq", inputs.seq)?;
+        out.set_item("members", inputs.status_active.len())?;
+        let sums = PyList::empty(py);
+        for column in inputs.sums {
+            sums.append(int64_array(py, column)?)?;
+        }
+        out.set_item("sums", sums)?;
+        Ok(out.into_any().unbind())
+    }
+
     /// Recomputes the period over the state now and publishes it, unless the published view is already
     /// of this sequence number; returns the published view's sequence number. The GIL is released
     /// throughout, and the writers' lock only while the state is copied.
