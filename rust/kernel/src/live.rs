@@ -390,6 +390,20 @@ pub struct Inputs {
     pub rank_override: Vec<u16>,
 }
 
+impl Inputs {
+    /// The period's input over these volumes and attributes and what `carried` brings in.
+    pub fn period_input<'a>(&'a self, carried: &'a Carried) -> PeriodInput<'a> {
+        PeriodInput {
+            columns: self.sums.iter().map(Vec::as_slice).collect(),
+            status_active: &self.status_active,
+            prev_highest: &carried.prev_highest,
+            carries: carried.carries.iter().map(|c| c.as_ref().map(|(l, r)| (l.as_slice(), r.as_slice()))).collect(),
+            rank_override: Some(&self.rank_override),
+            tier: Some(&self.tier),
+        }
+    }
+}
+
 /// What the period carries in from the previous one, by member row.
 #[derive(Debug, Clone, Default)]
 pub struct Carried {
@@ -466,14 +480,7 @@ pub struct Figures {
 impl View {
     /// Recomputes the period over `inputs` (exactly `engine::run_period` over them).
     pub fn compute(genealogy: Arc<Genealogy>, plan: &PlanSpec, inputs: Inputs, carried: &Carried) -> Result<View> {
-        let input = PeriodInput {
-            columns: inputs.sums.iter().map(Vec::as_slice).collect(),
-            status_active: &inputs.status_active,
-            prev_highest: &carried.prev_highest,
-            carries: carried.carries.iter().map(|c| c.as_ref().map(|(l, r)| (l.as_slice(), r.as_slice()))).collect(),
-            rank_override: Some(&inputs.rank_override),
-            tier: Some(&inputs.tier),
-        };
+        let input = inputs.period_input(carried);
         let (output, detail) = engine::run_period_detailed(&genealogy, plan, &input)?;
         drop(input);
         // The sponsor tree's child lists are built on first use (a pass over every member): here, not in

@@ -36,27 +36,29 @@ pub enum IdColumn<'a> {
 }
 
 pub fn id_column<'a>(py: Python<'_>, array: &'a ArrayRef, what: &str) -> PyResult<IdColumn<'a>> {
-    let kernel_err = |e| crate::errors::to_py_err(py, e);
-    match array.data_type() {
-        DataType::Int64 => {
-            let a = array.as_primitive::<Int64Type>();
-            Ok(IdColumn::Int(IntKeys { values: a.values(), validity: validity(a) }))
-        }
-        DataType::Utf8 => {
-            let a = array.as_string::<i32>();
-            Ok(IdColumn::Str(StrKeys::new(a.value_offsets(), a.value_data(), validity(a)).map_err(kernel_err)?))
-        }
-        DataType::LargeUtf8 => {
-            let a = array.as_string::<i64>();
-            Ok(IdColumn::LargeStr(StrKeys::new(a.value_offsets(), a.value_data(), validity(a)).map_err(kernel_err)?))
-        }
-        other => Err(input_error(py, format!("{what} must be int64, string or large_string, not {other}"))),
-    }
+    id_column_checked(py, array, what, true)
 }
 
 /// The id column a genealogy was built from, without checking its offsets again: `id_column` checks
 /// them in O(n), too slow for point lookups, and the build checked these already.
 pub fn trusted_id_column<'a>(py: Python<'_>, array: &'a ArrayRef) -> PyResult<IdColumn<'a>> {
+    id_column_checked(py, array, "member ids", false)
+}
+
+fn id_column_checked<'a>(py: Python<'_>, array: &'a ArrayRef, what: &str, check: bool) -> PyResult<IdColumn<'a>> {
+    fn keys<'a, O: mlm_kernel::keys::Offset>(
+        py: Python<'_>,
+        offsets: &'a [O],
+        data: &'a [u8],
+        validity: Option<Validity<'a>>,
+        check: bool,
+    ) -> PyResult<StrKeys<'a, O>> {
+        if check {
+            StrKeys::new(offsets, data, validity).map_err(|e| crate::errors::to_py_err(py, e))
+        } else {
+            Ok(StrKeys { offsets, data, validity })
+        }
+    }
     match array.data_type() {
         DataType::Int64 => {
             let a = array.as_primitive::<Int64Type>();
@@ -64,13 +66,13 @@ pub fn trusted_id_column<'a>(py: Python<'_>, array: &'a ArrayRef) -> PyResult<Id
         }
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
-            Ok(IdColumn::Str(StrKeys { offsets: a.value_offsets(), data: a.value_data(), validity: validity(a) }))
+            Ok(IdColumn::Str(keys(py, a.value_offsets(), a.value_data(), validity(a), check)?))
         }
         DataType::LargeUtf8 => {
             let a = array.as_string::<i64>();
-            Ok(IdColumn::LargeStr(StrKeys { offsets: a.value_offsets(), data: a.value_data(), validity: validity(a) }))
+            Ok(IdColumn::LargeStr(keys(py, a.value_offsets(), a.value_data(), validity(a), check)?))
         }
-        other => Err(input_error(py, format!("member ids must be int64, string or large_string, not {other}"))),
+        other => Err(input_error(py, format!("{what} must be int64, string or large_string, not {other}"))),
     }
 }
 

@@ -112,7 +112,7 @@ impl PlanCore {
     }
 }
 
-fn bools(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<bool>> {
+pub(crate) fn bools(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<bool>> {
     let array = import_array(py, value, what)?;
     let Some(flags) = array.as_any().downcast_ref::<BooleanArray>() else {
         return Err(input_error(py, format!("{what} must be boolean, not {}", array.data_type())));
@@ -123,7 +123,7 @@ fn bools(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<b
     Ok(flags.values().iter().collect())
 }
 
-fn u16s(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u16>> {
+pub(crate) fn u16s(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u16>> {
     let array = import_array(py, value, what)?;
     let Some(values) = array.as_any().downcast_ref::<Int16Array>() else {
         return Err(input_error(py, format!("{what} must be int16, not {}", array.data_type())));

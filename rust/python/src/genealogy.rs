@@ -8,7 +8,7 @@ use mlm_kernel::genealogy::{downline_causes as downline, NONE};
 use mlm_kernel::{BuildOptions, Finding, Genealogy, KernelError, KeyColumn, RollupOp, StrKeys, Tree};
 use pyo3::prelude::*;
 
-use crate::arrow_in::{id_column, import_array, int64_values, leg_column, IdColumn};
+use crate::arrow_in::{id_column, import_array, int64_values, leg_column, trusted_id_column, IdColumn};
 use crate::errors::{input_error, run_detached};
 
 fn tree_arg(py: Python<'_>, tree: &str) -> PyResult<Tree> {
@@ -158,24 +158,38 @@ pub struct GenealogyCore {
     pub(crate) member_id: ArrayRef,
 }
 
+/// Member rows of `ids` (same Arrow type as `member_id`, the column `genealogy` was built from); null
+/// ids become `NONE`. An id that is no member is an `InputError` listing them, or with `unknown_ok`
+/// the row `UNKNOWN_ROW`.
+pub(crate) fn member_rows(
+    py: Python<'_>,
+    genealogy: &Genealogy,
+    member_id: &ArrayRef,
+    ids: &ArrayRef,
+    what: &str,
+    unknown_ok: bool,
+) -> PyResult<Vec<u32>> {
+    if ids.data_type() != member_id.data_type() {
+        return Err(input_error(py, format!("{what} are {}, the member ids {}", ids.data_type(), member_id.data_type())));
+    }
+    // The build checked the member column's offsets: not again on every lookup.
+    let members = trusted_id_column(py, member_id)?;
+    let query = id_column(py, ids, what)?;
+    run_detached(py, || match (&members, &query) {
+        (IdColumn::Int(m), IdColumn::Int(q)) if unknown_ok => genealogy.rows_or_unknown(m, q),
+        (IdColumn::Int(m), IdColumn::Int(q)) => genealogy.rows_of(m, q),
+        (IdColumn::Str(m), IdColumn::Str(q)) if unknown_ok => genealogy.rows_or_unknown(m, q),
+        (IdColumn::Str(m), IdColumn::Str(q)) => genealogy.rows_of(m, q),
+        (IdColumn::LargeStr(m), IdColumn::LargeStr(q)) if unknown_ok => genealogy.rows_or_unknown(m, q),
+        (IdColumn::LargeStr(m), IdColumn::LargeStr(q)) => genealogy.rows_of(m, q),
+        _ => Err(mlm_kernel::KernelError::InvalidInput { message: "id types differ".into() }),
+    })
+}
+
 impl GenealogyCore {
     /// Member rows of `ids` (same Arrow type as the member ids); null ids become `NONE`.
     pub(crate) fn rows(&self, py: Python<'_>, ids: &ArrayRef, what: &str) -> PyResult<Vec<u32>> {
-        if ids.data_type() != self.member_id.data_type() {
-            return Err(input_error(
-                py,
-                format!("{what} are {}, the member ids {}", ids.data_type(), self.member_id.data_type()),
-            ));
-        }
-        let members = id_column(py, &self.member_id, "member_id")?;
-        let query = id_column(py, ids, what)?;
-        let inner = &self.inner;
-        run_detached(py, || match (&members, &query) {
-            (IdColumn::Int(m), IdColumn::Int(q)) => inner.rows_of(m, q),
-            (IdColumn::Str(m), IdColumn::Str(q)) => inner.rows_of(m, q),
-            (IdColumn::LargeStr(m), IdColumn::LargeStr(q)) => inner.rows_of(m, q),
-            _ => Err(mlm_kernel::KernelError::InvalidInput { message: "id types differ".into() }),
-        })
+        member_rows(py, &self.inner, &self.member_id, ids, what, false)
     }
 }
 

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::arrow_in::{import_array, int64_values, trusted_id_column, validity, IdColumn};
-use crate::engine::PlanCore;
+use crate::engine::{bools, u16s, PlanCore};
 use crate::errors::{input_error, run_detached};
 use crate::genealogy::{int64_array, GenealogyCore};
 
@@ -88,29 +88,6 @@ fn primitive<T: ArrowPrimitiveType>(py: Python<'_>, value: &Bound<'_, PyAny>, wh
         return Err(input_error(py, format!("{what} must be {} without nulls, not {}", T::DATA_TYPE, array.data_type())));
     }
     Ok(array)
-}
-
-fn u16s(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u16>> {
-    let array = import_array(py, value, what)?;
-    let Some(values) = array.as_any().downcast_ref::<Int16Array>() else {
-        return Err(input_error(py, format!("{what} must be int16, not {}", array.data_type())));
-    };
-    values
-        .iter()
-        .map(|v| match v {
-            None | Some(-1) => Ok(NO_VALUE),
-            Some(x) if x >= 0 => Ok(x as u16),
-            Some(x) => Err(input_error(py, format!("{what} has the invalid index {x}"))),
-        })
-        .collect()
-}
-
-fn bools(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<bool>> {
-    let array = import_array(py, value, what)?;
-    match array.as_any().downcast_ref::<BooleanArray>() {
-        Some(flags) if flags.null_count() == 0 => Ok(flags.values().iter().collect()),
-        _ => Err(input_error(py, format!("{what} must be boolean without nulls, not {}", array.data_type()))),
-    }
 }
 
 fn i16_array(py: Python<'_>, values: &[u16]) -> PyResult<Py<PyAny>> {
@@ -237,17 +214,7 @@ impl LiveCore {
             let w = py.detach(|| lock(&self.writer).map(|w| (w.genealogy.clone(), w.member_id.clone())));
             w.map_err(|e| crate::errors::to_py_err(py, e))?
         };
-        if ids.data_type() != member_id.data_type() {
-            return Err(input_error(py, format!("event member ids are {}, the member ids {}", ids.data_type(), member_id.data_type())));
-        }
-        let members = trusted_id_column(py, &member_id)?;
-        let query = crate::arrow_in::id_column(py, &ids, "member_id")?;
-        let rows = run_detached(py, || match (&members, &query) {
-            (IdColumn::Int(m), IdColumn::Int(q)) => genealogy.rows_or_unknown(m, q),
-            (IdColumn::Str(m), IdColumn::Str(q)) => genealogy.rows_or_unknown(m, q),
-            (IdColumn::LargeStr(m), IdColumn::LargeStr(q)) => genealogy.rows_or_unknown(m, q),
-            _ => Err(KernelError::InvalidInput { message: "id types differ".into() }),
-        })?;
+        let rows = crate::genealogy::member_rows(py, &genealogy, &member_id, &ids, "event member ids", true)?;
         Ok(arrow::array::UInt32Array::from(rows).into_data().to_pyarrow(py)?.unbind())
     }
 
@@ -362,14 +329,7 @@ impl LiveCore {
                 let w = lock(&self.writer)?;
                 (w.live.inputs(), w.genealogy.clone(), w.carried.clone())
             };
-            let input = mlm_kernel::engine::PeriodInput {
-                columns: inputs.sums.iter().map(Vec::as_slice).collect(),
-                status_active: &inputs.status_active,
-                prev_highest: &carried.prev_highest,
-                carries: carried.carries.iter().map(|c| c.as_ref().map(|(l, r)| (l.as_slice(), r.as_slice()))).collect(),
-                rank_override: Some(&inputs.rank_override),
-                tier: Some(&inputs.tier),
-            };
+            let input = inputs.period_input(&carried);
             let outputs = crate::engine::period_outputs(&genealogy, plan, &input)?;
             drop(input);
             Ok((inputs, genealogy, carried, outputs))

@@ -51,7 +51,7 @@ fn events(list: &[Event<'_>]) -> Events {
     }
 }
 
-fn apply(state: &mut LiveState, e: &Events) -> Vec<(usize, Rejection)> {
+fn try_apply(state: &mut LiveState, e: &Events) -> crate::error::Result<Vec<(usize, Rejection)>> {
     let n = e.kind.len();
     let zeros32 = vec![0u32; n];
     let zeros8 = vec![0u8; n];
@@ -67,7 +67,11 @@ fn apply(state: &mut LiveState, e: &Events) -> Vec<(usize, Rejection)> {
         leg: &zeros8,
         given: &given,
     };
-    state.apply(&batch, 2, 4).unwrap()
+    state.apply(&batch, 2, 4)
+}
+
+fn apply(state: &mut LiveState, e: &Events) -> Vec<(usize, Rejection)> {
+    try_apply(state, e).unwrap()
 }
 
 fn fresh(n: usize) -> LiveState {
@@ -149,20 +153,7 @@ fn an_event_that_would_leave_int64_is_rejected_whole() {
 fn rows_out_of_range_are_a_callers_error_and_change_nothing() {
     let mut s = fresh(2);
     let e = events(&[(Some("a"), ORDER, 0, 1, 1, NO_CODE), (Some("b"), ORDER, 5, 1, 1, NO_CODE)]);
-    let n = e.kind.len();
-    let (z32, z8, given) = (vec![0u32; n], vec![0u8; n], vec![false; n]);
-    let batch = Batch {
-        event_id: e.ids.view_i32(),
-        kind: &e.kind,
-        row: &e.row,
-        amounts: vec![&e.pv, &e.bv],
-        value: &e.value,
-        sponsor: &z32,
-        placement: &z32,
-        leg: &z8,
-        given: &given,
-    };
-    assert!(s.apply(&batch, 0, 4).is_err());
+    assert!(try_apply(&mut s, &e).is_err());
     assert_eq!((s.seq(), s.sums[0][0]), (0, 0));
 }
 
