@@ -666,3 +666,20 @@ def test_no_view_shows_a_joined_member_without_its_batch(company: tuple[pa.Table
     done.set()
     reader.join()
     assert found and all(pv == 1 and as_of >= 2 * j + 2 for j, as_of, pv in found)
+
+
+def test_a_store_refuses_a_projection_of_other_volume_columns(company: tuple[pa.Table, Genealogy],
+                                                              tmp_path: Path) -> None:
+    from mlm_core import Store, StoreError
+    _, genealogy = company
+    v1, v2 = Plan.from_toml(SPEC / "example-plan.toml"), Plan.from_toml(SPEC / "example-plan-v2.toml")
+    with Store(tmp_path / "s.duckdb") as store:
+        Projection(v1, genealogy, period="p", store=store).apply(
+            _table([{"event_id": "a", "kind": "order", "member_id": "M00000002", "pv": 1, "bv": 1}]))
+        with pytest.raises(StoreError, match="has volume columns"):
+            Projection(v2, genealogy, period="p", store=store)
+        other = Projection(v2, genealogy, period="p", store=store, name="v2")
+        zero = {c: 0 for c in v2.volume_columns}
+        assert other.apply(_table([{"event_id": "a", "kind": "order", "member_id": "M00000002", **zero}], v2)) == 1
+        with pytest.raises(StoreError, match="has volume columns"):
+            store._append_events("p", 1, pa.table({"x": [1]}), v2.volume_columns)

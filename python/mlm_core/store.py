@@ -254,6 +254,7 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from None
         self._lock = _file_lock(self.path)
+        self._projections: dict[str, tuple[str, ...]] = {}  # live projections whose columns were checked
         with _FILE_LOCKS_GUARD:
             _STORES.setdefault(os.path.realpath(self.path), weakref.WeakSet()).add(self)
         with self._lock:
@@ -574,27 +575,26 @@ class Store:
     def _check_projection(self, projection: str, columns: tuple[str, ...]) -> None:
         """Records which volume columns a projection's events carry, or checks them against the record
         (once per Store object and projection)."""
-        checked = self.__dict__.setdefault("_projections", {})
-        if checked.get(projection) == columns:
+        if self._projections.get(projection) == columns:
             return
-        known = self._db.execute("SELECT volume_columns FROM projections WHERE projection = ?", [projection]).fetchall()
-        if not known:
+        if not self._recorded(projection, columns):
             self._db.execute("INSERT INTO projections VALUES (?, ?)", [projection, list(columns)])
-        elif list(known[0][0]) != list(columns):
+        self._projections[projection] = columns
+
+    def _recorded(self, projection: str, columns: tuple[str, ...]) -> bool:
+        """Whether the store holds a projection of this name; a StoreError if its events carry other
+        volume columns."""
+        known = self._db.execute("SELECT volume_columns FROM projections WHERE projection = ?", [projection]).fetchall()
+        if known and list(known[0][0]) != list(columns):
             raise StoreError(f"projection {projection!r} in {self.path} has volume columns {known[0][0]}, "
                              f"not {list(columns)}: another plan wrote it")
-        checked[projection] = columns
+        return bool(known)
 
     def _event_batches(self, projection: str, columns: tuple[str, ...]) -> Iterator[pa.Table]:
         """A projection's event batches in the order they were appended."""
         with self._lock:
-            known = self._db.execute("SELECT volume_columns FROM projections WHERE projection = ?",
-                                     [projection]).fetchall()
-            if not known:
+            if not self._recorded(projection, columns):
                 return
-            if list(known[0][0]) != list(columns):
-                raise StoreError(f"projection {projection!r} in {self.path} has volume columns {known[0][0]}, "
-                                 f"not {list(columns)}: another plan wrote it")
             numbers = [row[0] for row in self._db.execute(
                 "SELECT batch FROM projection_batches WHERE projection = ? ORDER BY batch", [projection]).fetchall()]
         if numbers != list(range(len(numbers))):
