@@ -8,7 +8,7 @@ use crate::genealogy::{Genealogy, Tree, NONE};
 /// Each member's upline that occupies its first level: the sponsor, or with compression the nearest
 /// upline allowed to earn (`eligible`). Computed top-down once, so a walk never crosses a run of skipped
 /// members one by one, however long the run.
-pub(super) fn level_parents(genealogy: &Genealogy, eligible: &[bool], compression: bool) -> Vec<u32> {
+pub(crate) fn level_parents(genealogy: &Genealogy, eligible: &[bool], compression: bool) -> Vec<u32> {
     let tree = genealogy.tree(Tree::Sponsor);
     let parent = tree.parent();
     if !compression {
@@ -24,7 +24,7 @@ pub(super) fn level_parents(genealogy: &Genealogy, eligible: &[bool], compressio
     up
 }
 
-pub(super) fn eligible(rule: &LevelRule, active: &[bool]) -> Vec<bool> {
+pub(crate) fn eligible(rule: &LevelRule, active: &[bool]) -> Vec<bool> {
     if rule.requires_active {
         active.to_vec()
     } else {
@@ -34,8 +34,34 @@ pub(super) fn eligible(rule: &LevelRule, active: &[bool]) -> Vec<bool> {
 
 /// Whether an earner of this paid-as rank is paid on (1-based) `level`.
 #[inline]
-pub(super) fn deep_enough(rule: &LevelRule, rank: u16, level: usize) -> bool {
+pub(crate) fn deep_enough(rule: &LevelRule, rank: u16, level: usize) -> bool {
     rule.depth_by_rank[rank as usize].is_none_or(|depth| level <= depth as usize)
+}
+
+/// An earner's amount from what reached it at each level (`reached(k)`: at level k + 1), as
+/// [`level_sums`] settles it: the shares of the levels it is paid on, summed and rounded once.
+#[inline]
+pub(crate) fn amount_from_reached(
+    plan: &PlanSpec,
+    rule: &LevelRule,
+    row: usize,
+    eligible: bool,
+    rank: u16,
+    reached: impl Fn(usize) -> i64,
+) -> Result<i64> {
+    if !eligible {
+        return Ok(0);
+    }
+    let mut numerator = 0i128;
+    for (k, &rate) in rule.rates_bp.iter().enumerate() {
+        if deep_enough(rule, rank, k + 1) {
+            numerator += i128::from(reached(k)) * i128::from(rate);
+        }
+    }
+    if numerator == 0 {
+        return Ok(0);
+    }
+    to_minor(numerator, plan.rounding, || format!("level bonus of member row {row}"))
 }
 
 /// A per-earner numerator accumulator: i64 when the period's bases cannot overflow it (the usual

@@ -1,12 +1,12 @@
 //! One commission period (`compensation-plan.md`): ranks bottom-up, then each bonus in plan order over the
 //! genealogy's arrays. The plan arrives compiled into plain structs; every amount is an integer, every
 //! accumulation of money is i128, and a result that leaves int64 is an error.
-mod binary;
+pub(crate) mod binary;
 pub mod explain;
-mod levels;
-mod ranks;
+pub(crate) mod levels;
+pub(crate) mod ranks;
 pub mod rounding;
-mod stairs;
+pub(crate) mod stairs;
 #[cfg(test)]
 pub(crate) mod tests;
 
