@@ -92,6 +92,23 @@ pub struct LiveState {
     index: EventIndex,
     fields: Vec<Fields>,
     amounts: Vec<i64>,
+    /// The member rows applied events changed since [`LiveState::take_touched`] last ran (repeated, in
+    /// event order); `touched_lost` when more were changed than the log keeps.
+    touched: Vec<u32>,
+    touched_lost: bool,
+}
+
+/// Member rows changed between two sequence numbers (sorted, unique), with their inputs at the later
+/// one: what [`View::update`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub seq: u64,
+    pub rows: Vec<u32>,
+    /// Per volume column, aligned with `rows`.
+    pub sums: Vec<Vec<i64>>,
+    pub status_active: Vec<bool>,
+    pub tier: Vec<u16>,
+    pub rank_override: Vec<u16>,
 }
 
 impl LiveState {
@@ -110,6 +127,8 @@ impl LiveState {
             index: EventIndex::default(),
             fields: Vec::new(),
             amounts: Vec::new(),
+            touched: Vec::new(),
+            touched_lost: false,
         })
     }
 
@@ -279,11 +298,42 @@ impl LiveState {
                 _ => self.rank_override[m] = if value == NO_CODE { NO_VALUE } else { value as u16 },
             }
             self.seq += 1;
+            if self.touched.len() >= n.max(1 << 16) {
+                // No update is cheaper than a whole recomputation by now: keep no log until the next take.
+                self.touched_lost = true;
+                self.touched = Vec::new();
+            }
+            if !self.touched_lost {
+                self.touched.push(row);
+            }
             self.index.insert(hashes[i], event_id, self.seq);
             self.fields.push(fields);
             self.amounts.extend_from_slice(&own);
         }
         Ok(rejected)
+    }
+
+    /// The member rows events changed since the last call (repeated, in any order), or `None` when the
+    /// log did not keep them all (any member may have changed). Starts a new log.
+    pub fn take_touched(&mut self) -> Option<Vec<u32>> {
+        let lost = std::mem::take(&mut self.touched_lost);
+        let rows = std::mem::take(&mut self.touched);
+        (!lost).then_some(rows)
+    }
+
+    /// The inputs of `rows` now (duplicates and order do not matter).
+    pub fn changes(&self, mut rows: Vec<u32>) -> Changes {
+        rows.sort_unstable();
+        rows.dedup();
+        rows.retain(|&r| (r as usize) < self.len());
+        Changes {
+            seq: self.seq,
+            sums: self.sums.iter().map(|c| rows.iter().map(|&r| c[r as usize]).collect()).collect(),
+            status_active: rows.iter().map(|&r| self.status_active[r as usize]).collect(),
+            tier: rows.iter().map(|&r| self.tier[r as usize]).collect(),
+            rank_override: rows.iter().map(|&r| self.rank_override[r as usize]).collect(),
+            rows,
+        }
     }
 
     /// A copy of what the period reads: volumes and attributes as of [`LiveState::seq`].
@@ -435,6 +485,8 @@ pub struct View {
     pub detail: Detail,
     /// Carries in, as the period read them (binary bonuses).
     pub carries_in: Vec<Option<(Vec<i64>, Vec<i64>)>>,
+    /// What [`View::update`] keeps between updates (built on the first one).
+    aux: Option<Box<incremental::Aux>>,
 }
 
 /// A binary bonus's legs for one member: volume paired this period (carry in + new) and carries out.
@@ -488,7 +540,24 @@ impl View {
         if !genealogy.is_empty() {
             genealogy.tree(Tree::Sponsor).children(0);
         }
-        Ok(View { genealogy, inputs, output, detail, carries_in: carried.carries.clone() })
+        Ok(View { genealogy, inputs, output, detail, carries_in: carried.carries.clone(), aux: None })
+    }
+
+    /// Brings this view to the inputs in `changes`: every member whose inputs differ from the view's
+    /// must be in it (members in it that did not change cost a little time and nothing else). `carried`
+    /// is what the view was computed with. The result equals [`View::compute`] over the new inputs.
+    ///
+    /// `Ok(false)` when the view cannot be updated: a plan with a differential bonus, or sums so large
+    /// that a total could leave int64. After `Ok(false)` or an error the view is inconsistent; drop it
+    /// and compute one whole (which reports any error the inputs cause). The bonuses' `breakage` totals
+    /// are the last whole computation's: an update does not keep them.
+    pub fn update(&mut self, plan: &PlanSpec, changes: &Changes, carried: &Carried) -> Result<bool> {
+        incremental::update(self, plan, changes, carried)
+    }
+
+    /// Whether views of `plan` can be updated ([`View::update`]).
+    pub fn updatable(plan: &PlanSpec) -> bool {
+        incremental::supported(plan)
     }
 
     pub fn seq(&self) -> u64 {
@@ -608,5 +677,6 @@ impl View {
     }
 }
 
+mod incremental;
 #[cfg(test)]
 mod tests;

@@ -237,3 +237,249 @@ fn the_event_index_grows_and_still_finds_every_id() {
     assert_eq!((s.seq(), s.seq_of(b"ev-0"), s.seq_of(b"ev-77777"), s.seq_of(b"ev-x")), (120_000, Some(1), Some(77_778), None));
     assert_eq!(s.sums[0].iter().sum::<i64>(), 120_000);
 }
+
+// ---- View::update against View::compute -------------------------------------------------------------
+
+use crate::engine::{Base, BinaryRule, BonusRule, DifferentialRule, LevelRule, RankRule, RebateRule, Rounding};
+use crate::rng::SplitMix64;
+
+/// A synthetic network of `n` members; `shuffled`: rows in a random order (parents after children
+/// too), so that updates walk the trees' depth orders rather than row order.
+fn random_genealogy(n: usize, seed: u64, shuffled: bool) -> Arc<Genealogy> {
+    use crate::genealogy::{build_genealogy, BuildOptions};
+    use crate::keys::{IntKeys, OwnedStrKeys};
+    let sponsor = crate::synth::sponsors(n, seed).unwrap();
+    let (placement, leg) = crate::synth::spillover_placement(&sponsor, seed).unwrap();
+    let mut order: Vec<usize> = (0..n).collect();
+    if shuffled {
+        let mut rng = SplitMix64::new(seed ^ 77);
+        for i in (1..n).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+    }
+    let ids: Vec<i64> = order.iter().map(|&m| m as i64).collect();
+    let id_of = |p: u32| if p == NONE { 0 } else { p as i64 };
+    let sp: Vec<i64> = order.iter().map(|&m| id_of(sponsor[m])).collect();
+    let pl: Vec<i64> = order.iter().map(|&m| id_of(placement[m])).collect();
+    let mut valid = vec![0u8; n.div_ceil(8)];
+    for (row, &m) in order.iter().enumerate() {
+        if sponsor[m] != NONE {
+            valid[row / 8] |= 1 << (row % 8);
+        }
+    }
+    let legs = OwnedStrKeys::new(&order.iter().map(|&m| match leg[m] { 1 => Some("L"), 2 => Some("R"), _ => None }).collect::<Vec<_>>());
+    let v = Some(Validity { bits: &valid, offset: 0 });
+    let (g, _) = build_genealogy(
+        &crate::keys::IntKeys { values: &ids, validity: None },
+        &IntKeys { values: &sp, validity: v },
+        &IntKeys { values: &pl, validity: v },
+        &legs.view(),
+        BuildOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(g.tree(Tree::Sponsor).rows_topological(), !shuffled || n < 3);
+    Arc::new(g)
+}
+
+/// Plan v2's package shapes: pay per pair with pair caps by tier carried over, new volume only, flushes;
+/// ranks on own PV with an assigned rank; unilevel without compression; matching that does not need
+/// activity; a rebate.
+fn package_plan() -> PlanSpec {
+    let own = |min_pv, assigned| RankRule { min_pv: Some(min_pv), assigned, max_leg_share_bp: 10_000, ..RankRule::default() };
+    PlanSpec {
+        rounding: Rounding::HalfUp,
+        activity_min_pv: 5_000,
+        ranks: vec![RankRule::default(), own(5_000, false), own(10_000, false), own(0, true)],
+        bonuses: vec![
+            BonusRule::Binary(BinaryRule {
+                base: 1,
+                rate_bp: None,
+                pay_per_pair: Some(150),
+                pair_unit: 1_000,
+                carry_cap: 0,
+                requires_active: true,
+                requires_sponsored_legs: false,
+                flush_unqualified: true,
+                cap_by_rank: vec![Some(400), None, Some(900), None],
+                max_pairs_by_tier: vec![Some(2), Some(5), None],
+                carry_over_cap: true,
+                requires_tier: true,
+                pay_on_new_volume: true,
+            }),
+            BonusRule::Level(LevelRule {
+                base: Base::Column(0),
+                rates_bp: vec![700, 300, 100, 50],
+                compression: false,
+                depth_by_rank: vec![Some(1), Some(2), None, Some(3)],
+                requires_active: true,
+            }),
+            BonusRule::Level(LevelRule {
+                base: Base::BonusPay(0),
+                rates_bp: vec![1500, 500],
+                compression: true,
+                depth_by_rank: vec![None; 4],
+                requires_active: false,
+            }),
+            BonusRule::Rebate(RebateRule { base: 0, rate_bp: 1250, requires_active: true }),
+        ],
+        tiers: 3,
+    }
+}
+
+/// The example plan with ranks that count legs but read no group PV, and every level paid.
+fn legs_only_plan() -> PlanSpec {
+    let mut plan = example_plan();
+    for rank in plan.ranks.iter_mut().skip(1) {
+        rank.min_gv = None;
+    }
+    plan.ranks[1].legs = 1;
+    plan.ranks[1].leg_rank = 0;
+    plan.rounding = Rounding::HalfEven;
+    if let BonusRule::Level(rule) = &mut plan.bonuses[1] {
+        rule.depth_by_rank = vec![None; 4];
+        rule.requires_active = false;
+    }
+    plan
+}
+
+fn assert_same_view(updated: &View, full: &View, what: &str) {
+    assert_eq!(updated.seq(), full.seq(), "{what}: seq");
+    assert_eq!(updated.inputs.sums, full.inputs.sums, "{what}: sums");
+    let (u, f) = (&updated.output, &full.output);
+    assert_eq!(u.active, f.active, "{what}: active");
+    assert_eq!(u.paid_as, f.paid_as, "{what}: paid_as");
+    assert_eq!(u.highest, f.highest, "{what}: highest");
+    for (b, (ub, fb)) in u.bonuses.iter().zip(&f.bonuses).enumerate() {
+        assert_eq!(ub.amount, fb.amount, "{what}: bonus {b} amounts");
+        assert_eq!(ub.carry, fb.carry, "{what}: bonus {b} carries");
+    }
+    assert_eq!(updated.detail.group_pv, full.detail.group_pv, "{what}: group PV");
+    assert_eq!(updated.detail.subtree_best, full.detail.subtree_best, "{what}: subtree best");
+    assert_eq!(updated.detail.new_legs, full.detail.new_legs, "{what}: new legs");
+}
+
+/// Random rounds of changes (orders, returns that may go below zero, status flips, tiers, overrides),
+/// each brought into one view by `update` and compared with a view computed whole.
+fn updates_equal_whole_views(g: Arc<Genealogy>, plan: &PlanSpec, seed: u64, rounds: usize) {
+    let n = g.len();
+    let mut rng = SplitMix64::new(seed);
+    let amounts = [0i64, 2_500, 5_000, 10_000, 20_000, 40_000];
+    let columns = 2;
+    let ranks = plan.ranks.len() as u64;
+    let mut inputs = Inputs {
+        seq: 0,
+        sums: vec![vec![0; n]; columns],
+        status_active: (0..n).map(|_| rng.chance(850)).collect(),
+        tier: (0..n).map(|_| if plan.tiers > 0 && rng.chance(700) { rng.below(plan.tiers as u64) as u16 } else { NO_VALUE }).collect(),
+        rank_override: vec![NO_VALUE; n],
+    };
+    for m in 0..n {
+        if rng.chance(600) {
+            inputs.sums[0][m] = amounts[rng.below(6) as usize];
+            inputs.sums[1][m] = inputs.sums[0][m] * 4 / 5;
+        }
+    }
+    let carries = plan
+        .bonuses
+        .iter()
+        .map(|b| {
+            matches!(b, BonusRule::Binary(_)).then(|| {
+                let mut carry = || (0..n).map(|_| if rng.chance(300) { rng.below(30_000) as i64 } else { 0 }).collect::<Vec<i64>>();
+                (carry(), carry())
+            })
+        })
+        .collect();
+    let carried = Carried { prev_highest: (0..n).map(|_| if rng.chance(100) { rng.below(ranks) as u16 } else { 0 }).collect(), carries };
+    let mut view = View::compute(g.clone(), plan, inputs.clone(), &carried).unwrap();
+    for round in 0..rounds {
+        let touched = 1 + rng.below((n as u64 / 8).max(1)) as usize;
+        let mut rows = Vec::new();
+        for _ in 0..touched {
+            let m = rng.below(n as u64) as usize;
+            rows.push(m as u32);
+            match rng.below(12) {
+                0..=5 => {
+                    let pv = amounts[rng.below(6) as usize];
+                    inputs.sums[0][m] += pv;
+                    inputs.sums[1][m] += pv * 4 / 5 + rng.below(3) as i64 * 100;
+                }
+                6 | 7 => {
+                    inputs.sums[0][m] -= amounts[rng.below(6) as usize];
+                    inputs.sums[1][m] -= amounts[rng.below(6) as usize] / 2;
+                }
+                8 => inputs.status_active[m] = !inputs.status_active[m],
+                9 if plan.tiers > 0 => {
+                    inputs.tier[m] = if rng.chance(200) { NO_VALUE } else { rng.below(plan.tiers as u64) as u16 }
+                }
+                10 => inputs.rank_override[m] = if rng.chance(500) { NO_VALUE } else { rng.below(ranks) as u16 },
+                _ => {} // listed, unchanged
+            }
+        }
+        inputs.seq += touched as u64;
+        rows.sort_unstable();
+        rows.dedup();
+        let changes = Changes {
+            seq: inputs.seq,
+            sums: inputs.sums.iter().map(|c| rows.iter().map(|&r| c[r as usize]).collect()).collect(),
+            status_active: rows.iter().map(|&r| inputs.status_active[r as usize]).collect(),
+            tier: rows.iter().map(|&r| inputs.tier[r as usize]).collect(),
+            rank_override: rows.iter().map(|&r| inputs.rank_override[r as usize]).collect(),
+            rows: rows.clone(),
+        };
+        assert!(view.update(plan, &changes, &carried).unwrap(), "round {round}: update refused");
+        let full = View::compute(g.clone(), plan, inputs.clone(), &carried).unwrap();
+        assert_same_view(&view, &full, &format!("seed {seed} round {round}"));
+    }
+}
+
+#[test]
+fn updated_views_equal_whole_views_on_the_example_plan() {
+    for (seed, n, shuffled) in [(1, 300, false), (2, 300, true), (3, 2_000, false), (4, 2_000, true), (5, 40, false)] {
+        updates_equal_whole_views(random_genealogy(n, seed, shuffled), &example_plan(), seed, 10);
+    }
+}
+
+#[test]
+fn updated_views_equal_whole_views_on_package_and_leg_plans() {
+    for (seed, n, shuffled) in [(11, 500, false), (12, 500, true), (13, 1_500, true)] {
+        updates_equal_whole_views(random_genealogy(n, seed, shuffled), &package_plan(), seed, 10);
+        updates_equal_whole_views(random_genealogy(n, seed + 100, shuffled), &legs_only_plan(), seed, 10);
+    }
+}
+
+#[test]
+fn updates_walk_a_long_chain_without_recursion() {
+    // One line of 200,000 members, sponsor and placement alike: every change walks the whole chain.
+    use crate::genealogy::{build_genealogy, BuildOptions};
+    use crate::keys::{IntKeys, OwnedStrKeys};
+    let n = 200_000usize;
+    let ids: Vec<i64> = (0..n as i64).collect();
+    let up: Vec<i64> = (0..n as i64).map(|i| (i - 1).max(0)).collect();
+    let mut valid = vec![0xFFu8; n.div_ceil(8)];
+    valid[0] &= !1;
+    let legs = OwnedStrKeys::new(&(0..n).map(|i| if i == 0 { None } else { Some("L") }).collect::<Vec<_>>());
+    let v = Some(Validity { bits: &valid, offset: 0 });
+    let member = IntKeys { values: &ids, validity: None };
+    let keys = IntKeys { values: &up, validity: v };
+    let g = Arc::new(build_genealogy(&member, &keys, &keys, &legs.view(), BuildOptions::default()).unwrap().0);
+    updates_equal_whole_views(g, &example_plan(), 9, 3);
+}
+
+#[test]
+fn a_differential_plan_is_not_updated() {
+    let mut plan = example_plan();
+    plan.bonuses.push(BonusRule::Differential(DifferentialRule {
+        base: 0,
+        rate_bp_by_rank: vec![0, 100, 200, 300],
+        include_self: true,
+        requires_active: true,
+    }));
+    assert!(!View::updatable(&plan));
+    let g = random_genealogy(50, 3, false);
+    let n = g.len();
+    let inputs = Inputs { seq: 0, sums: vec![vec![0; n]; 2], status_active: vec![true; n], tier: vec![NO_VALUE; n], rank_override: vec![NO_VALUE; n] };
+    let carried = Carried { prev_highest: vec![0; n], carries: vec![Some((vec![0; n], vec![0; n])), None, None, None] };
+    let mut view = View::compute(g, &plan, inputs, &carried).unwrap();
+    let changes = Changes { seq: 1, rows: vec![3], sums: vec![vec![100], vec![80]], status_active: vec![true], tier: vec![NO_VALUE], rank_override: vec![NO_VALUE] };
+    assert!(!view.update(&plan, &changes, &carried).unwrap());
+}
