@@ -478,6 +478,7 @@ impl Carried {
 }
 
 /// One exact recomputation of the period over [`Inputs`].
+#[derive(Clone)]
 pub struct View {
     pub genealogy: Arc<Genealogy>,
     pub inputs: Inputs,
@@ -553,6 +554,14 @@ impl View {
     /// are the last whole computation's: an update does not keep them.
     pub fn update(&mut self, plan: &PlanSpec, changes: &Changes, carried: &Carried) -> Result<bool> {
         incremental::update(self, plan, changes, carried)
+    }
+
+    /// Builds what [`View::update`] keeps between updates now, rather than in the first update (it
+    /// costs about one pass of the level bonuses). A no-op when the view cannot be updated.
+    pub fn prepare_updates(&mut self, plan: &PlanSpec) {
+        if self.aux.is_none() && incremental::supported(plan) {
+            self.aux = incremental::Aux::build(self, plan).map(Box::new);
+        }
     }
 
     /// Whether views of `plan` can be updated ([`View::update`]).

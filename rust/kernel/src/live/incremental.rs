@@ -17,12 +17,12 @@ use crate::engine::binary::{self, LEFT_LEG, RIGHT_LEG};
 use crate::engine::levels;
 use crate::engine::ranks::{self, RankEval};
 use crate::engine::rounding::to_minor;
-use crate::engine::{Base, BonusRule, PlanSpec};
+use crate::engine::{Base, BonusRule, LevelRule, PlanSpec};
 use crate::error::Result;
 use crate::genealogy::{Genealogy, Leg, Tree, TreeIndex, NONE};
 
 /// What an update needs beyond a view's figures, built from the view on its first update.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Aux {
     /// Per sponsor/placement tree: each member's position in a top-down order, when row order is not one.
     sponsor_pos: Option<Vec<u32>>,
@@ -30,7 +30,7 @@ pub(crate) struct Aux {
     /// Who may earn and who occupies each member's first level, per compression and activity setting.
     walks: Vec<Walk>,
     /// Per bonus: for a level bonus, its walk and, per level k + 1, what reached each member.
-    reached: Vec<Option<(usize, Vec<Vec<i64>>)>>,
+    reached: Vec<Option<LevelSums>>,
     /// Per bonus: for a binary bonus that reads sponsored legs, each member's active recruits per side.
     sponsored: Vec<Option<Vec<[u32; 2]>>>,
     /// Each member's side under its sponsor (`binary::sponsor_side`), when a bonus reads sponsored legs.
@@ -39,20 +39,70 @@ pub(crate) struct Aux {
     /// them (group PV, a leg, what reaches an upline) can leave int64, so the sums below cannot wrap.
     abs_columns: Vec<i128>,
     abs_amounts: Vec<i128>,
-    /// Scratch, all zero between updates: a bitmap of positions, a delta and a rank per member.
-    marks: Vec<u64>,
-    acc: Vec<i64>,
+    /// Scratch, all zero between updates: one pass over each tree's closure (they run side by side),
+    /// and per member the best rank risen below it and whether a fall below needs a rescan.
+    sponsor_pass: Pass,
+    placement_pass: Pass,
     best_below: Vec<u16>,
     rescan: Vec<bool>,
 }
 
-#[derive(Debug)]
+/// A pass over the closure of some members in one tree: marks by position, and a delta per member.
+#[derive(Debug, Clone)]
+struct Pass {
+    marks: Vec<u64>,
+    acc: Vec<i64>,
+}
+
+impl Pass {
+    fn new(n: usize) -> Pass {
+        Pass { marks: vec![0u64; n.div_ceil(64)], acc: vec![0i64; n] }
+    }
+}
+
+#[derive(Debug, Clone)]
 struct Walk {
     compression: bool,
     requires_active: bool,
     eligible: Vec<bool>,
     up: Vec<u32>,
+    /// With compression and activity required: the members whose `up` is kept. The set holds every
+    /// member that may earn or has a base, and their sponsor-tree ancestors; outside it every member
+    /// is ineligible with nothing to pass up, so an activity flip above need not re-link it (early in
+    /// a period most of the downline). A member entering it has its `up` set then ([`Walk::track`]).
+    /// Empty for the other walks, where `up` never changes.
+    tracked: Vec<bool>,
 }
+
+impl Walk {
+    fn tracks(&self) -> bool {
+        !self.tracked.is_empty()
+    }
+
+    /// Adds `v` and its ancestors to the tracked set, setting their first levels top-down.
+    fn track(&mut self, parent: &[u32], v: usize, path: &mut Vec<u32>) {
+        path.clear();
+        let mut u = v as u32;
+        while u != NONE && !self.tracked[u as usize] {
+            path.push(u);
+            u = parent[u as usize];
+        }
+        for &w in path.iter().rev() {
+            let p = parent[w as usize];
+            self.up[w as usize] = if p == NONE {
+                NONE
+            } else if self.eligible[p as usize] {
+                p
+            } else {
+                self.up[p as usize]
+            };
+            self.tracked[w as usize] = true;
+        }
+    }
+}
+
+/// A level bonus's walk (index into `Aux::walks`) and, per level k + 1, what reached each member.
+type LevelSums = (usize, Vec<Vec<i64>>);
 
 /// Whether views of `plan` can be updated (every bonus but the differential).
 pub(crate) fn supported(plan: &PlanSpec) -> bool {
@@ -101,7 +151,7 @@ fn reach(up: &[u32], base: &[i64], levels: usize) -> Vec<Vec<i64>> {
 
 impl Aux {
     /// `None` when the view's sums could leave int64 (its figures are then computed whole).
-    fn build(view: &View, plan: &PlanSpec) -> Option<Aux> {
+    pub(super) fn build(view: &View, plan: &PlanSpec) -> Option<Aux> {
         let g = &view.genealogy;
         let n = g.len();
         let output = &view.output;
@@ -122,7 +172,13 @@ impl Aux {
                         None => {
                             let eligible = levels::eligible(rule, &output.active);
                             let up = levels::level_parents(g, &eligible, rule.compression);
-                            walks.push(Walk { compression: rule.compression, requires_active: rule.requires_active, eligible, up });
+                            walks.push(Walk {
+                                compression: rule.compression,
+                                requires_active: rule.requires_active,
+                                eligible,
+                                up,
+                                tracked: Vec::new(),
+                            });
                             walks.len() - 1
                         }
                     };
@@ -154,6 +210,32 @@ impl Aux {
                 }
             }
         }
+        let sponsor = g.tree(Tree::Sponsor);
+        for (w, walk) in walks.iter_mut().enumerate() {
+            if !(walk.compression && walk.requires_active) {
+                continue;
+            }
+            let mut tracked = walk.eligible.clone();
+            for (bonus, entry) in plan.bonuses.iter().zip(&reached) {
+                if let (BonusRule::Level(rule), Some((at, _))) = (bonus, entry) {
+                    if *at == w {
+                        let base: &[i64] = match rule.base {
+                            Base::Column(c) => &view.inputs.sums[c],
+                            Base::BonusPay(b) => &output.bonuses[b].amount,
+                        };
+                        tracked.iter_mut().zip(base).for_each(|(t, &x)| *t |= x != 0);
+                    }
+                }
+            }
+            let parent = sponsor.parent();
+            sponsor.for_each_bottom_up(|v| {
+                let p = parent[v];
+                if tracked[v] && p != NONE {
+                    tracked[p as usize] = true;
+                }
+            });
+            walk.tracked = tracked;
+        }
         Some(Aux {
             sponsor_pos: positions(g.tree(Tree::Sponsor)),
             placement_pos: positions(g.tree(Tree::Placement)),
@@ -163,8 +245,8 @@ impl Aux {
             sides,
             abs_columns,
             abs_amounts,
-            marks: vec![0u64; n.div_ceil(64)],
-            acc: vec![0i64; n],
+            sponsor_pass: Pass::new(n),
+            placement_pass: Pass::new(n),
             best_below: vec![0u16; n],
             rescan: vec![false; n],
         })
@@ -213,6 +295,10 @@ fn relink(reached: &mut [Vec<i64>], base_v: i64, v: usize, from: u32, to: u32, u
     vector.clear();
     vector.push(base_v);
     vector.extend(reached.iter().take(levels.saturating_sub(1)).map(|r| r[v]));
+    if vector.iter().all(|&x| x == 0) {
+        // Nothing of v's reaches its uplines (most members of a period's downline, early on).
+        return;
+    }
     for (start, sign) in [(from, -1i64), (to, 1i64)] {
         let mut u = start;
         let mut t = 1;
@@ -268,29 +354,251 @@ pub(super) fn update(view: &mut View, plan: &PlanSpec, changes: &Changes, carrie
     Ok(done)
 }
 
+/// What a view's members changed to, beside the view's inputs (already written with the new values).
+struct Delta<'a> {
+    ch: &'a Changes,
+    /// Per column, new − old, aligned with `ch.rows`.
+    deltas: Vec<Vec<i64>>,
+    /// Status or rank override changed (the rank reads them), aligned with `ch.rows`.
+    attributes: Vec<bool>,
+    tiers: Vec<u32>,
+    /// Members whose activity flips, and to what.
+    flips: Vec<(usize, bool)>,
+    /// Bitmap of `ch.rows`, to tell a changed member's old value from the view's.
+    changed: Vec<u64>,
+}
+
+impl Delta<'_> {
+    /// Column `c` of member `v` before the change.
+    fn old(&self, inputs: &super::Inputs, c: usize, v: usize) -> i64 {
+        if self.changed[v / 64] & (1 << (v % 64)) != 0 {
+            if let Ok(i) = self.ch.rows.binary_search(&(v as u32)) {
+                return self.ch.sums[c][i] - self.deltas[c][i];
+            }
+        }
+        inputs.sums[c][v]
+    }
+}
+
 fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried: &Carried) -> Result<bool> {
     let genealogy = view.genealogy.clone();
     let g: &Genealogy = &genealogy;
-    let sponsor = g.tree(Tree::Sponsor);
-    let placement = g.tree(Tree::Placement);
-    let sponsor_parent = sponsor.parent();
     let columns = view.inputs.sums.len();
-    let Aux { sponsor_pos, placement_pos, walks, reached, sponsored, sides, abs_columns, abs_amounts, marks, acc, best_below, rescan } =
+    let n = g.len();
+    let k = ch.rows.len();
+
+    // What changed, then the inputs written.
+    let mut delta = Delta {
+        ch,
+        deltas: vec![Vec::with_capacity(k); columns],
+        attributes: Vec::with_capacity(k),
+        tiers: Vec::new(),
+        flips: Vec::new(),
+        changed: vec![0u64; n.div_ceil(64)],
+    };
+    for (i, &r) in ch.rows.iter().enumerate() {
+        let m = r as usize;
+        delta.changed[m / 64] |= 1 << (m % 64);
+        for c in 0..columns {
+            let (old, new) = (view.inputs.sums[c][m], ch.sums[c][i]);
+            let Some(d) = new.checked_sub(old) else { return Ok(false) };
+            aux.abs_columns[c] += i128::from(new).abs() - i128::from(old).abs();
+            delta.deltas[c].push(d);
+        }
+        let inputs = &view.inputs;
+        delta.attributes.push(inputs.status_active[m] != ch.status_active[i] || inputs.rank_override[m] != ch.rank_override[i]);
+        if inputs.tier[m] != ch.tier[i] {
+            delta.tiers.push(r);
+        }
+        let now = ch.status_active[i] && ch.sums[0][i] >= plan.activity_min_pv;
+        if now != view.output.active[m] {
+            delta.flips.push((m, now));
+        }
+    }
+    if !aux.abs_columns.iter().all(|&t| fits(t)) {
+        return Ok(false);
+    }
+    for (i, &r) in ch.rows.iter().enumerate() {
+        let m = r as usize;
+        let inputs = &mut view.inputs;
+        for c in 0..columns {
+            inputs.sums[c][m] = ch.sums[c][i];
+        }
+        inputs.status_active[m] = ch.status_active[i];
+        inputs.tier[m] = ch.tier[i];
+        inputs.rank_override[m] = ch.rank_override[i];
+    }
+    for &(x, now) in &delta.flips {
+        view.output.active[x] = now;
+    }
+
+    let View { inputs, output, detail, carries_in, .. } = view;
+    let inputs = &*inputs;
+    let crate::engine::PeriodOutput { active, paid_as, highest, bonuses } = output;
+    let crate::engine::Detail { group_pv, subtree_best, new_legs } = detail;
+    let Aux { sponsor_pos, placement_pos, walks, reached, sponsored, sides, abs_amounts, sponsor_pass, placement_pass, best_below, rescan, .. } =
         aux;
+    let delta = &delta;
 
-    // The new activity, and who flips.
-    let flips: Vec<(usize, bool)> = ch
-        .rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &r)| {
-            let now = ch.status_active[i] && ch.sums[0][i] >= plan.activity_min_pv;
-            (now != view.output.active[r as usize]).then_some((r as usize, now))
-        })
-        .collect();
+    // Three passes that read nothing of each other's, side by side: the level walks' re-links (on the
+    // old bases), ranks up the sponsor tree, leg volumes up the placement tree.
+    let old_pays: &[crate::engine::BonusOutput] = bonuses;
+    let (payees, (rank_changed, leg_dirty)) = rayon::join(
+        || relinks(plan, g, walks, reached, delta, |base, v| match base {
+            Base::Column(c) => delta.old(inputs, c, v),
+            Base::BonusPay(src) => old_pays[src].amount[v],
+        }),
+        || {
+            rayon::join(
+                || ranks_up(plan, g, sponsor_pos.as_deref(), inputs, delta, carried, paid_as, highest, group_pv, subtree_best, sponsor_pass, best_below, rescan),
+                || legs_up(plan, g, placement_pos.as_deref(), delta, new_legs, placement_pass),
+            )
+        },
+    );
+    let Some(rank_changed) = rank_changed? else { return Ok(false) };
+    let Some(leg_dirty) = leg_dirty else { return Ok(false) };
+    let mut payees = payees;
 
-    // Level walks first, while every base is still the old one: a flip changes who may earn, and with
-    // compression whose first level the flipped member is.
+    // Binary settlements beside the level bonuses on volume columns; then those on binary pay.
+    let active = &*active;
+    let paid_as = &*paid_as;
+    let mut slots: Vec<Option<&mut crate::engine::BonusOutput>> = bonuses.iter_mut().map(Some).collect();
+    let mut binary_slots = Vec::new();
+    let mut column_slots = Vec::new();
+    let mut pay_slots = Vec::new();
+    for (b, bonus) in plan.bonuses.iter().enumerate() {
+        let slot = slots[b].take();
+        match bonus {
+            BonusRule::Binary(_) => binary_slots.push((b, slot)),
+            BonusRule::Level(LevelRule { base: Base::BonusPay(_), .. }) => pay_slots.push((b, slot)),
+            _ => column_slots.push((b, slot)),
+        }
+    }
+    // What reaches each member per level, and the payees, split between the two groups (by bonus).
+    let is_pay = |b: usize| matches!(plan.bonuses[b], BonusRule::Level(LevelRule { base: Base::BonusPay(_), .. }));
+    let mut column_sums: Vec<Option<&mut LevelSums>> = Vec::new();
+    let mut pay_sums: Vec<Option<&mut LevelSums>> = Vec::new();
+    for (b, sums) in reached.iter_mut().enumerate() {
+        let (mine, other) = if is_pay(b) { (&mut pay_sums, &mut column_sums) } else { (&mut column_sums, &mut pay_sums) };
+        mine.push(sums.as_mut());
+        other.push(None);
+    }
+    let pay_payees: Vec<Vec<u32>> =
+        payees.iter_mut().enumerate().map(|(b, list)| if is_pay(b) { std::mem::take(list) } else { Vec::new() }).collect();
+    let column_payees = payees;
+    let walks_now: &[Walk] = walks;
+    let (pay_deltas, column_abs) = rayon::join(
+        || settle_binaries(plan, g, inputs, delta, active, paid_as, new_legs, carries_in, sponsored, sides, &rank_changed, leg_dirty, binary_slots),
+        || -> Result<Vec<(usize, i128)>> {
+            let mut changes = Vec::new();
+            let (mut column_sums, mut column_payees) = (column_sums, column_payees);
+            for (b, slot) in column_slots {
+                let Some(out) = slot else { continue };
+                let (sums, payees) = (column_sums[b].take(), std::mem::take(&mut column_payees[b]));
+                match &plan.bonuses[b] {
+                    BonusRule::Level(rule) => {
+                        let Some((w, sums)) = sums else { return Err(crate::error::invalid("a level bonus without its sums")) };
+                        let walk = &walks_now[*w];
+                        let Base::Column(c) = rule.base else { continue };
+                        let mut payees = payees;
+                        for (j, &r) in delta.ch.rows.iter().enumerate() {
+                            if delta.deltas[c][j] != 0 {
+                                add_up(walk, sums, r as usize, delta.deltas[c][j], &mut payees);
+                            }
+                        }
+                        payees.extend_from_slice(&rank_changed);
+                        changes.push((b, level_amounts(plan, rule, walk, sums, paid_as, &payees, &mut out.amount)?));
+                    }
+                    BonusRule::Rebate(rule) => {
+                        let changed = delta.ch.rows.iter().enumerate().filter(|&(j, _)| delta.deltas[rule.base][j] != 0).map(|(_, &r)| r as usize);
+                        for m in changed.chain(delta.flips.iter().map(|&(x, _)| x)) {
+                            out.amount[m] = if rule.requires_active && !active[m] {
+                                0
+                            } else {
+                                to_minor(i128::from(inputs.sums[rule.base][m]) * i128::from(rule.rate_bp), plan.rounding, || {
+                                    format!("rebate of member row {m}")
+                                })?
+                            };
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(changes)
+        },
+    );
+    let Some((pay_deltas, binary_abs)) = pay_deltas? else { return Ok(false) };
+    for (b, change) in column_abs?.into_iter().chain(binary_abs) {
+        abs_amounts[b] += change;
+    }
+    let sponsor_parent = g.tree(Tree::Sponsor).parent();
+    let mut path = Vec::new();
+    let (mut pay_sums, mut pay_payees) = (pay_sums, pay_payees);
+    for (b, slot) in pay_slots {
+        let (Some(out), BonusRule::Level(rule)) = (slot, &plan.bonuses[b]) else { continue };
+        let (sums, payees) = (pay_sums[b].take(), std::mem::take(&mut pay_payees[b]));
+        let (Some((w, sums)), Base::BonusPay(src)) = (sums, rule.base) else { return Ok(false) };
+        let walk = &mut walks[*w];
+        if walk.tracks() {
+            for &(r, _) in &pay_deltas[src] {
+                walk.track(sponsor_parent, r as usize, &mut path);
+            }
+        }
+        let mut payees = payees;
+        for &(r, d) in &pay_deltas[src] {
+            add_up(walk, sums, r as usize, d, &mut payees);
+        }
+        payees.extend_from_slice(&rank_changed);
+        abs_amounts[b] += level_amounts(plan, rule, walk, sums, paid_as, &payees, &mut out.amount)?;
+    }
+    Ok(abs_amounts.iter().all(|&t| fits(t)))
+}
+
+/// Adds `delta` (a change of member `d`'s base) to what reaches its first levels.
+fn add_up(walk: &Walk, sums: &mut [Vec<i64>], d: usize, delta: i64, payees: &mut Vec<u32>) {
+    let mut u = walk.up[d];
+    let mut k = 0;
+    while u != NONE && k < sums.len() {
+        sums[k][u as usize] += delta;
+        payees.push(u);
+        u = walk.up[u as usize];
+        k += 1;
+    }
+}
+
+/// The amounts of `payees` again from what reaches them; returns the change of Σ|amount|.
+fn level_amounts(
+    plan: &PlanSpec,
+    rule: &LevelRule,
+    walk: &Walk,
+    sums: &[Vec<i64>],
+    paid_as: &[u16],
+    payees: &[u32],
+    amount: &mut [i64],
+) -> Result<i128> {
+    let mut change = 0i128;
+    for &u in payees {
+        let u = u as usize;
+        let new = levels::amount_from_reached(plan, rule, u, walk.eligible[u], paid_as[u], |k| sums[k][u])?;
+        let old = std::mem::replace(&mut amount[u], new);
+        change += i128::from(new).abs() - i128::from(old).abs();
+    }
+    Ok(change)
+}
+
+/// The level walks after the activity flips: who may earn, and with compression the first levels of
+/// the members below each flipped one, their contributions moved with them (`old_base`: a member's
+/// base before the change). Returns, per bonus, the uplines whose sums or activity changed.
+fn relinks(
+    plan: &PlanSpec,
+    g: &Genealogy,
+    walks: &mut [Walk],
+    reached: &mut [Option<LevelSums>],
+    delta: &Delta<'_>,
+    old_base: impl Fn(Base, usize) -> i64,
+) -> Vec<Vec<u32>> {
+    let sponsor = g.tree(Tree::Sponsor);
+    let sponsor_parent = sponsor.parent();
     let mut payees: Vec<Vec<u32>> = vec![Vec::new(); plan.bonuses.len()];
     let mut stack: Vec<u32> = Vec::new();
     let mut vector: Vec<i64> = Vec::new();
@@ -299,7 +607,13 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
             continue;
         }
         let bonuses: Vec<usize> = (0..plan.bonuses.len()).filter(|&b| reached[b].as_ref().is_some_and(|(at, _)| *at == w)).collect();
-        for &(x, now) in &flips {
+        if walk.tracks() {
+            // Every changed member may get a base or earn: tracked before any flip re-links.
+            for &r in &delta.ch.rows {
+                walk.track(sponsor_parent, r as usize, &mut stack);
+            }
+        }
+        for &(x, now) in &delta.flips {
             if walk.compression {
                 // The members whose first level x is (now) or was: its downline down to the first
                 // eligible member of each line, through the ineligible ones.
@@ -308,11 +622,11 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
                 stack.extend_from_slice(sponsor.children(x));
                 while let Some(v) = stack.pop() {
                     let v = v as usize;
+                    if walk.tracks() && !walk.tracked[v] {
+                        continue;
+                    }
                     for &b in &bonuses {
-                        let base_v = match level_base(plan, b) {
-                            Base::Column(c) => view.inputs.sums[c][v],
-                            Base::BonusPay(src) => view.output.bonuses[src].amount[v],
-                        };
+                        let base_v = old_base(level_base(plan, b), v);
                         if let Some((_, sums)) = reached[b].as_mut() {
                             relink(sums, base_v, v, from, to, &walk.up, &mut vector, &mut payees[b]);
                         }
@@ -329,129 +643,126 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
             }
         }
     }
+    payees
+}
 
-    // The inputs, and per column what changed.
-    let mut deltas: Vec<Vec<i64>> = vec![Vec::with_capacity(ch.rows.len()); columns];
-    let mut attributes_changed: Vec<bool> = Vec::with_capacity(ch.rows.len());
-    let mut tier_changed: Vec<u32> = Vec::new();
-    for (i, &r) in ch.rows.iter().enumerate() {
-        let m = r as usize;
-        for c in 0..columns {
-            let (old, new) = (view.inputs.sums[c][m], ch.sums[c][i]);
-            let Some(delta) = new.checked_sub(old) else { return Ok(false) };
-            abs_columns[c] += i128::from(new).abs() - i128::from(old).abs();
-            deltas[c].push(delta);
-            view.inputs.sums[c][m] = new;
+/// Ranks, group PV and each subtree's best rank again for the changed members and their sponsor-tree
+/// ancestors, children first. Returns the members whose paid-as rank changed; `Ok(None)` when the
+/// view's figures do not fit the plan.
+#[allow(clippy::too_many_arguments)]
+fn ranks_up(
+    plan: &PlanSpec,
+    g: &Genealogy,
+    pos: Option<&[u32]>,
+    inputs: &super::Inputs,
+    delta: &Delta<'_>,
+    carried: &Carried,
+    paid_as: &mut [u16],
+    highest: &mut [u16],
+    group_pv: &mut [i64],
+    best: &mut [u16],
+    pass: &mut Pass,
+    best_below: &mut [u16],
+    rescan: &mut [bool],
+) -> Result<Option<Vec<u32>>> {
+    let sponsor = g.tree(Tree::Sponsor);
+    let parent = sponsor.parent();
+    let pv = &inputs.sums[0];
+    let ch = delta.ch;
+    let seeds = ch.rows.iter().enumerate().filter(|&(i, _)| delta.deltas[0][i] != 0 || delta.attributes[i]);
+    let mut rank_changed = Vec::new();
+    if !ranks::reads_tree(plan) {
+        for (_, &r) in seeds {
+            let m = r as usize;
+            let rank = ranks::own_rank(plan, pv[m], inputs.status_active[m], inputs.rank_override[m]);
+            if rank != paid_as[m] {
+                paid_as[m] = rank;
+                highest[m] = rank.max(carried.prev_highest[m]);
+                rank_changed.push(r);
+            }
         }
-        let inputs = &mut view.inputs;
-        attributes_changed.push(inputs.status_active[m] != ch.status_active[i] || inputs.rank_override[m] != ch.rank_override[i]);
-        if inputs.tier[m] != ch.tier[i] {
-            tier_changed.push(r);
+        return Ok(Some(rank_changed));
+    }
+    let needs_gv = !group_pv.is_empty();
+    if best.len() != g.len() || needs_gv != plan.ranks.iter().any(|r| r.min_gv.is_some()) {
+        return Ok(None);
+    }
+    let Pass { marks, acc } = pass;
+    for (i, &r) in seeds {
+        mark_up(marks, parent, pos, r as usize);
+        acc[r as usize] += delta.deltas[0][i];
+    }
+    let mut eval = RankEval::new(plan);
+    drain_bottom_up(marks, sponsor, pos.is_none(), |v| {
+        let p = parent[v];
+        let d = std::mem::take(&mut acc[v]);
+        if needs_gv && d != 0 {
+            group_pv[v] += d;
+            if p != NONE {
+                acc[p as usize] += d;
+            }
         }
-        inputs.status_active[m] = ch.status_active[i];
-        inputs.tier[m] = ch.tier[i];
-        inputs.rank_override[m] = ch.rank_override[i];
-    }
-    if !abs_columns.iter().all(|&t| fits(t)) {
-        return Ok(false);
-    }
-    for &(x, now) in &flips {
-        view.output.active[x] = now;
-    }
-
-    // Ranks: the changed members and their sponsor-tree ancestors, children first.
-    let mut rank_changed: Vec<u32> = Vec::new();
-    {
-        let inputs = &view.inputs;
-        let output = &mut view.output;
-        let detail = &mut view.detail;
-        let pv = &inputs.sums[0];
-        let seeds = ch.rows.iter().enumerate().filter(|&(i, _)| deltas[0][i] != 0 || attributes_changed[i]);
-        if ranks::reads_tree(plan) {
-            let needs_gv = !detail.group_pv.is_empty();
-            if detail.subtree_best.len() != g.len() || needs_gv != plan.ranks.iter().any(|r| r.min_gv.is_some()) {
-                return Ok(false);
-            }
-            for (i, &r) in seeds {
-                mark_up(marks, sponsor_parent, sponsor_pos.as_deref(), r as usize);
-                acc[r as usize] += deltas[0][i];
-            }
-            let mut eval = RankEval::new(plan);
-            let group_pv = &mut detail.group_pv;
-            let best = &mut detail.subtree_best;
-            let done = drain_bottom_up(marks, sponsor, sponsor_pos.is_none(), |v| {
-                let p = sponsor_parent[v];
-                let d = std::mem::take(&mut acc[v]);
-                if needs_gv && d != 0 {
-                    group_pv[v] += d;
-                    if p != NONE {
-                        acc[p as usize] += d;
-                    }
-                }
-                let gv = if needs_gv { group_pv[v] } else { 0 };
-                let rank = eval.rank(plan, pv[v], inputs.status_active[v], inputs.rank_override[v], gv, || sponsor.children(v), |c| {
-                    (if needs_gv { group_pv[c as usize] } else { 0 }, best[c as usize])
-                });
-                let old_rank = output.paid_as[v];
-                if rank != old_rank {
-                    output.paid_as[v] = rank;
-                    output.highest[v] = rank.max(carried.prev_highest[v]);
-                    rank_changed.push(v as u32);
-                }
-                // A subtree's best rank: rescanned when something below (or the member itself) fell,
-                // else the old one raised by what rose below.
-                let below = std::mem::take(&mut best_below[v]);
-                let new_best = if rank < old_rank || std::mem::take(&mut rescan[v]) {
-                    sponsor.children(v).iter().fold(rank, |b, &c| b.max(best[c as usize]))
-                } else {
-                    best[v].max(rank).max(below)
-                };
-                let old_best = best[v];
-                best[v] = new_best;
-                if p != NONE {
-                    if new_best < old_best {
-                        rescan[p as usize] = true;
-                    } else {
-                        best_below[p as usize] = best_below[p as usize].max(new_best);
-                    }
-                }
-                Ok(true)
-            })?;
-            if !done {
-                return Ok(false);
-            }
+        let gv = if needs_gv { group_pv[v] } else { 0 };
+        let rank = eval.rank(plan, pv[v], inputs.status_active[v], inputs.rank_override[v], gv, || sponsor.children(v), |c| {
+            (if needs_gv { group_pv[c as usize] } else { 0 }, best[c as usize])
+        });
+        let old_rank = paid_as[v];
+        if rank != old_rank {
+            paid_as[v] = rank;
+            highest[v] = rank.max(carried.prev_highest[v]);
+            rank_changed.push(v as u32);
+        }
+        // A subtree's best rank: rescanned when something below (or the member itself) fell, else the
+        // old one raised by what rose below.
+        let below = std::mem::take(&mut best_below[v]);
+        let new_best = if rank < old_rank || std::mem::take(&mut rescan[v]) {
+            sponsor.children(v).iter().fold(rank, |b, &c| b.max(best[c as usize]))
         } else {
-            for (_, &r) in seeds {
-                let m = r as usize;
-                let rank = ranks::own_rank(plan, pv[m], inputs.status_active[m], inputs.rank_override[m]);
-                if rank != output.paid_as[m] {
-                    output.paid_as[m] = rank;
-                    output.highest[m] = rank.max(carried.prev_highest[m]);
-                    rank_changed.push(r);
-                }
+            best[v].max(rank).max(below)
+        };
+        let old_best = std::mem::replace(&mut best[v], new_best);
+        if p != NONE {
+            if new_best < old_best {
+                rescan[p as usize] = true;
+            } else {
+                best_below[p as usize] = best_below[p as usize].max(new_best);
             }
         }
-    }
+        Ok(true)
+    })?;
+    Ok(Some(rank_changed))
+}
 
-    // Binary bonuses: leg volumes up the placement tree, then every member whose settlement may differ.
-    let mut pay_deltas: Vec<Vec<(u32, i64)>> = vec![Vec::new(); plan.bonuses.len()];
+/// Each binary bonus's new leg volumes up the placement tree from the members whose base changed.
+/// Returns per bonus the members whose legs changed (`None`: the view has no legs for a binary bonus).
+fn legs_up(
+    plan: &PlanSpec,
+    g: &Genealogy,
+    pos: Option<&[u32]>,
+    delta: &Delta<'_>,
+    new_legs: &mut [Option<(Vec<i64>, Vec<i64>)>],
+    pass: &mut Pass,
+) -> Option<Vec<Vec<u32>>> {
+    let placement = g.tree(Tree::Placement);
+    let parent = placement.parent();
     let legs = g.leg();
-    let placement_parent = placement.parent();
+    let Pass { marks, acc } = pass;
+    let mut out = vec![Vec::new(); plan.bonuses.len()];
     for (i, bonus) in plan.bonuses.iter().enumerate() {
         let BonusRule::Binary(rule) = bonus else { continue };
-        let Some((new_left, new_right)) = view.detail.new_legs.get_mut(i).and_then(Option::as_mut) else { return Ok(false) };
-        let mut dirty: Vec<u32> = Vec::new();
-        for (j, &r) in ch.rows.iter().enumerate() {
-            let d = deltas[rule.base][j];
+        let (new_left, new_right) = new_legs.get_mut(i)?.as_mut()?;
+        let dirty = &mut out[i];
+        for (j, &r) in delta.ch.rows.iter().enumerate() {
+            let d = delta.deltas[rule.base][j];
             if d != 0 {
-                mark_up(marks, placement_parent, placement_pos.as_deref(), r as usize);
+                mark_up(marks, parent, pos, r as usize);
                 acc[r as usize] += d;
             }
         }
-        drain_bottom_up(marks, placement, placement_pos.is_none(), |v| {
+        let drained = drain_bottom_up(marks, placement, pos.is_none(), |v| {
             dirty.push(v as u32);
             let d = std::mem::take(&mut acc[v]);
-            let p = placement_parent[v];
+            let p = parent[v];
             if d != 0 && p != NONE {
                 let p = p as usize;
                 if legs[v] == Leg::Left as u8 {
@@ -462,8 +773,47 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
                 acc[p] += d;
             }
             Ok(true)
-        })?;
-        for &(x, now) in &flips {
+        });
+        if !matches!(drained, Ok(true)) {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Per bonus, a member's pay change.
+type PayDeltas = Vec<Vec<(u32, i64)>>;
+
+/// Per bonus, the change of Σ|amount|.
+type AbsChanges = Vec<(usize, i128)>;
+
+/// Each binary settlement again where its legs, activity, sponsored legs, tier or rank changed.
+/// Returns per bonus the pay changes and the change of Σ|pay|; `Ok(None)` when a settlement fails (the
+/// whole period reports it).
+#[allow(clippy::too_many_arguments)]
+fn settle_binaries(
+    plan: &PlanSpec,
+    g: &Genealogy,
+    inputs: &super::Inputs,
+    delta: &Delta<'_>,
+    active: &[bool],
+    paid_as: &[u16],
+    new_legs: &[Option<(Vec<i64>, Vec<i64>)>],
+    carries_in: &[Option<(Vec<i64>, Vec<i64>)>],
+    sponsored: &mut [Option<Vec<[u32; 2]>>],
+    sides: &[u8],
+    rank_changed: &[u32],
+    mut leg_dirty: Vec<Vec<u32>>,
+    slots: Vec<(usize, Option<&mut crate::engine::BonusOutput>)>,
+) -> Result<Option<(PayDeltas, AbsChanges)>> {
+    let sponsor_parent = g.tree(Tree::Sponsor).parent();
+    let mut pay_deltas: PayDeltas = vec![Vec::new(); plan.bonuses.len()];
+    let mut abs_changes = Vec::new();
+    for (i, slot) in slots {
+        let (BonusRule::Binary(rule), Some(out)) = (&plan.bonuses[i], slot) else { continue };
+        let Some((new_left, new_right)) = new_legs.get(i).and_then(Option::as_ref) else { return Ok(None) };
+        let mut dirty = std::mem::take(&mut leg_dirty[i]);
+        for &(x, now) in &delta.flips {
             dirty.push(x as u32);
             if let Some(counts) = sponsored[i].as_mut() {
                 let (s, side) = (sponsor_parent[x], sides[x]);
@@ -478,12 +828,11 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
                 }
             }
         }
-        dirty.extend_from_slice(&rank_changed);
-        dirty.extend_from_slice(&tier_changed);
-        let carries = view.carries_in.get(i).and_then(Option::as_ref);
-        let output = &mut view.output;
-        let bonus_out = &mut output.bonuses[i];
-        let Some((carry_left, carry_right)) = bonus_out.carry.as_mut() else { return Ok(false) };
+        dirty.extend_from_slice(rank_changed);
+        dirty.extend_from_slice(&delta.tiers);
+        let carries = carries_in.get(i).and_then(Option::as_ref);
+        let Some((carry_left, carry_right)) = out.carry.as_mut() else { return Ok(None) };
+        let mut abs = 0i128;
         for &m in &dirty {
             let m = m as usize;
             let flags = sponsored[i].as_ref().map(|c| {
@@ -496,89 +845,25 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
                 m,
                 carries.map_or((0, 0), |(l, r)| (l[m], r[m])),
                 (new_left[m], new_right[m]),
-                output.active[m],
+                active[m],
                 flags,
-                view.inputs.tier[m],
-                output.paid_as[m],
+                inputs.tier[m],
+                paid_as[m],
             ) else {
-                return Ok(false);
+                return Ok(None);
             };
-            let old = bonus_out.amount[m];
+            let old = out.amount[m];
             if settled.pay != old {
-                abs_amounts[i] += i128::from(settled.pay).abs() - i128::from(old).abs();
+                abs += i128::from(settled.pay).abs() - i128::from(old).abs();
                 pay_deltas[i].push((m as u32, settled.pay - old));
-                bonus_out.amount[m] = settled.pay;
+                out.amount[m] = settled.pay;
             }
             carry_left[m] = settled.left;
             carry_right[m] = settled.right;
         }
-        if !fits(abs_amounts[i]) {
-            return Ok(false);
-        }
+        abs_changes.push((i, abs));
     }
-
-    // Level bonuses: each changed base along its first levels, then every upline whose sums, activity
-    // or rank changed.
-    for (b, bonus) in plan.bonuses.iter().enumerate() {
-        match bonus {
-            BonusRule::Level(rule) => {
-                let Some((w, sums)) = reached[b].as_mut() else { return Ok(false) };
-                let walk = &walks[*w];
-                let levels = sums.len();
-                let mut add = |d: usize, delta: i64, payees: &mut Vec<u32>| {
-                    let mut u = walk.up[d];
-                    let mut k = 0;
-                    while u != NONE && k < levels {
-                        sums[k][u as usize] += delta;
-                        payees.push(u);
-                        u = walk.up[u as usize];
-                        k += 1;
-                    }
-                };
-                let payees = &mut payees[b];
-                match rule.base {
-                    Base::Column(c) => {
-                        for (j, &r) in ch.rows.iter().enumerate() {
-                            if deltas[c][j] != 0 {
-                                add(r as usize, deltas[c][j], payees);
-                            }
-                        }
-                    }
-                    Base::BonusPay(src) => {
-                        for &(r, delta) in &pay_deltas[src] {
-                            add(r as usize, delta, payees);
-                        }
-                    }
-                }
-                payees.extend_from_slice(&rank_changed);
-                let amount = &mut view.output.bonuses[b].amount;
-                for &u in payees.iter() {
-                    let u = u as usize;
-                    let new = levels::amount_from_reached(plan, rule, u, walk.eligible[u], view.output.paid_as[u], |k| sums[k][u])?;
-                    let old = amount[u];
-                    if new != old {
-                        abs_amounts[b] += i128::from(new).abs() - i128::from(old).abs();
-                        amount[u] = new;
-                    }
-                }
-            }
-            BonusRule::Rebate(rule) => {
-                let amount = &mut view.output.bonuses[b].amount;
-                let changed = ch.rows.iter().enumerate().filter(|&(j, _)| deltas[rule.base][j] != 0).map(|(_, &r)| r as usize);
-                for m in changed.chain(flips.iter().map(|&(x, _)| x)) {
-                    amount[m] = if rule.requires_active && !view.output.active[m] {
-                        0
-                    } else {
-                        to_minor(i128::from(view.inputs.sums[rule.base][m]) * i128::from(rule.rate_bp), plan.rounding, || {
-                            format!("rebate of member row {m}")
-                        })?
-                    };
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(true)
+    Ok(Some((pay_deltas, abs_changes)))
 }
 
 fn level_base(plan: &PlanSpec, bonus: usize) -> Base {

@@ -342,6 +342,17 @@ fn legs_only_plan() -> PlanSpec {
     plan
 }
 
+/// The example plan with a binary bonus that pays inactive members too: matching (which needs activity,
+/// with compression) then has bases on members no event changed.
+fn passive_binary_plan() -> PlanSpec {
+    let mut plan = example_plan();
+    if let BonusRule::Binary(rule) = &mut plan.bonuses[0] {
+        rule.requires_active = false;
+        rule.requires_sponsored_legs = false;
+    }
+    plan
+}
+
 fn assert_same_view(updated: &View, full: &View, what: &str) {
     assert_eq!(updated.seq(), full.seq(), "{what}: seq");
     assert_eq!(updated.inputs.sums, full.inputs.sums, "{what}: sums");
@@ -361,6 +372,12 @@ fn assert_same_view(updated: &View, full: &View, what: &str) {
 /// Random rounds of changes (orders, returns that may go below zero, status flips, tiers, overrides),
 /// each brought into one view by `update` and compared with a view computed whole.
 fn updates_equal_whole_views(g: Arc<Genealogy>, plan: &PlanSpec, seed: u64, rounds: usize) {
+    updates_from(g, plan, seed, rounds, 600)
+}
+
+/// [`updates_equal_whole_views`] from a start where `density` per mille of the members have volume (0:
+/// a live period's start, every member inactive and nothing to pass up).
+fn updates_from(g: Arc<Genealogy>, plan: &PlanSpec, seed: u64, rounds: usize, density: u64) {
     let n = g.len();
     let mut rng = SplitMix64::new(seed);
     let amounts = [0i64, 2_500, 5_000, 10_000, 20_000, 40_000];
@@ -374,7 +391,7 @@ fn updates_equal_whole_views(g: Arc<Genealogy>, plan: &PlanSpec, seed: u64, roun
         rank_override: vec![NO_VALUE; n],
     };
     for m in 0..n {
-        if rng.chance(600) {
+        if rng.chance(density) {
             inputs.sums[0][m] = amounts[rng.below(6) as usize];
             inputs.sums[1][m] = inputs.sums[0][m] * 4 / 5;
         }
@@ -444,6 +461,10 @@ fn updated_views_equal_whole_views_on_package_and_leg_plans() {
     for (seed, n, shuffled) in [(11, 500, false), (12, 500, true), (13, 1_500, true)] {
         updates_equal_whole_views(random_genealogy(n, seed, shuffled), &package_plan(), seed, 10);
         updates_equal_whole_views(random_genealogy(n, seed + 100, shuffled), &legs_only_plan(), seed, 10);
+        updates_equal_whole_views(random_genealogy(n, seed + 200, shuffled), &passive_binary_plan(), seed, 10);
+        // From a period's start: the tracked set grows from nothing.
+        updates_from(random_genealogy(n, seed + 300, shuffled), &passive_binary_plan(), seed, 10, 0);
+        updates_from(random_genealogy(n, seed + 400, shuffled), &example_plan(), seed, 10, 0);
     }
 }
 
