@@ -47,9 +47,12 @@ pub struct LiveCore {
     names: Names,
     writer: Mutex<Writer>,
     view: Mutex<Option<Arc<Published>>>,
-    /// One recomputation at a time.
-    refreshing: Mutex<()>,
+    /// One recomputation at a time, and the view it updates next.
+    refreshing: Mutex<Refresher>,
     seq: AtomicU64,
+    /// Views published: computed whole, and updated.
+    whole_views: AtomicU64,
+    updated_views: AtomicU64,
 }
 
 /// The threads recomputations run on: a pool of their own at a lower scheduling priority (nice 10), so
@@ -126,9 +129,50 @@ fn grow(w: &mut Writer, inner: Arc<Genealogy>, member_id: ArrayRef) -> Result<()
     Ok(())
 }
 
+/// Two views take turns: one is published, the other (the one published before it) is brought up to
+/// date by the rows changed since it was computed, then published in its place.
+#[derive(Default)]
+struct Refresher {
+    /// The view to update next, and the member rows events changed since its sequence number.
+    back: Option<(Arc<Published>, Vec<u32>)>,
+}
+
+/// Rows changed since a view: `None` when not all of them are known.
+fn joined(before: Option<Vec<u32>>, after: Option<Vec<u32>>) -> Option<Vec<u32>> {
+    let (mut before, after) = (before?, after?);
+    before.extend_from_slice(&after);
+    Some(before)
+}
+
+/// Runs `compute` on the recomputation pool (or here, without one).
+fn in_background<T: Send>(compute: impl FnOnce() -> T + Send) -> T {
+    match background_pool() {
+        Some(pool) => pool.install(compute),
+        None => compute(),
+    }
+}
+
 impl LiveCore {
     fn published(&self) -> Option<Arc<Published>> {
         self.view.lock().ok().and_then(|v| v.clone())
+    }
+
+    /// A view computed whole over the state now, and the rows changed since the last view was taken
+    /// (`before`: rows already taken since then).
+    fn whole(&self, before: Option<Vec<u32>>) -> Result<(Arc<Published>, Option<Vec<u32>>), KernelError> {
+        let (inputs, genealogy, member_id, carried, touched) = {
+            let mut w = lock(&self.writer)?;
+            let touched = w.live.take_touched();
+            (w.live.inputs(), w.genealogy.clone(), w.member_id.clone(), w.carried.clone(), touched)
+        };
+        let view = in_background(|| {
+            View::compute(genealogy, &self.plan, inputs, &carried).map(|mut view| {
+                view.prepare_updates(&self.plan);
+                view
+            })
+        })?;
+        self.whole_views.fetch_add(1, Ordering::Relaxed);
+        Ok((Arc::new(Published { view, member_id }), joined(before, touched)))
     }
 }
 
@@ -191,9 +235,16 @@ impl LiveCore {
                 carried: Arc::new(Carried { prev_highest, carries: carry_vecs }),
             }),
             view: Mutex::new(None),
-            refreshing: Mutex::new(()),
+            refreshing: Mutex::new(Refresher::default()),
             seq: AtomicU64::new(0),
+            whole_views: AtomicU64::new(0),
+            updated_views: AtomicU64::new(0),
         })
+    }
+
+    /// Views published so far: (computed whole, updated).
+    fn refreshes(&self) -> (u64, u64) {
+        (self.whole_views.load(Ordering::Relaxed), self.updated_views.load(Ordering::Relaxed))
     }
 
     /// The sequence number of the last applied event.
@@ -347,32 +398,76 @@ impl LiveCore {
         Ok(out.into_any().unbind())
     }
 
-    /// Recomputes the period over the state now and publishes it, unless the published view is already
-    /// of this sequence number; returns the published view's sequence number. The GIL is released
-    /// throughout, and the writers' lock only while the state is copied.
+    /// Publishes a view of the state now, unless the published view is already of this sequence number;
+    /// returns the published view's sequence number. The view published before the current one is
+    /// brought up to date with the members changed since (`View::update`), or, after joins and for the
+    /// first two views, the period is computed whole. The GIL is released throughout, and the writers'
+    /// lock only while the changed members' inputs (or the whole state) are copied.
     fn refresh(&self, py: Python<'_>) -> PyResult<u64> {
         let plan = &self.plan;
         run_detached(py, || {
-            let _one = lock(&self.refreshing)?;
-            let (inputs, genealogy, member_id, carried) = {
-                let w = lock(&self.writer)?;
+            let mut r = lock(&self.refreshing)?;
+            let back = r.back.take();
+            let update = {
+                let mut w = lock(&self.writer)?;
                 if let Some(p) = self.published() {
                     if p.view.seq() == w.live.seq() && Arc::ptr_eq(&p.view.genealogy, &w.genealogy) {
+                        // Nothing new; the rows taken since stay with the view to update.
+                        r.back = back;
                         return Ok(p.view.seq());
                     }
                 }
-                (w.live.inputs(), w.genealogy.clone(), w.member_id.clone(), w.carried.clone())
+                match back {
+                    Some((view, pending)) if Arc::ptr_eq(&view.view.genealogy, &w.genealogy) && View::updatable(plan) => {
+                        match w.live.take_touched() {
+                            Some(touched) => {
+                                let mut rows = pending;
+                                rows.extend_from_slice(&touched);
+                                let changes = w.live.changes(rows);
+                                Ok((view, changes, touched, w.carried.clone()))
+                            }
+                            // More changes than the log keeps: the rows since the last view are unknown.
+                            None => Err(None),
+                        }
+                    }
+                    // Joins (a new genealogy), or the first views: nothing taken from the log yet.
+                    _ => Err(Some(Vec::new())),
+                }
             };
-            let compute = || View::compute(genealogy, plan, inputs, &carried);
-            let view = match background_pool() {
-                Some(pool) => pool.install(compute)?,
-                None => compute()?,
+            let (published, touched) = match update {
+                Ok((mut view, changes, touched, carried)) => {
+                    // Readers that took this view before it was replaced hold it for one call at most.
+                    while Arc::strong_count(&view) > 1 {
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                    }
+                    let updated = match Arc::get_mut(&mut view) {
+                        Some(p) => in_background(|| p.view.update(plan, &changes, &carried)).unwrap_or(false),
+                        None => false,
+                    };
+                    if updated {
+                        self.updated_views.fetch_add(1, Ordering::Relaxed);
+                        (view, Some(touched))
+                    } else {
+                        // Not updatable after all (sums near the int64 bounds, or an error the whole
+                        // period will report): this view is dropped.
+                        drop(view);
+                        self.whole(Some(touched))?
+                    }
+                }
+                Err(before) => self.whole(before)?,
             };
-            let seq = view.seq();
-            let published = Arc::new(Published { view, member_id });
+            let seq = published.view.seq();
+            let genealogy = published.view.genealogy.clone();
+            let copy = View::updatable(plan).then(|| published.clone());
             let old = lock(&self.view)?.replace(published);
-            // The old view is freed here, outside the readers' lock.
-            drop(old);
+            // The view replaced is the next to update, with the rows changed since it was computed;
+            // when it cannot be (the first view, or one before joins), a copy of the new one is.
+            if let Some(copy) = copy {
+                r.back = match (old, touched) {
+                    (Some(old), Some(touched)) if Arc::ptr_eq(&old.view.genealogy, &genealogy) => Some((old, touched)),
+                    _ => Some((Arc::new(in_background(|| Published { view: copy.view.clone(), member_id: copy.member_id.clone() })), Vec::new())),
+                };
+            }
             Ok(seq)
         })
     }

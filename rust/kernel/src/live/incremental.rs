@@ -253,38 +253,68 @@ impl Aux {
     }
 }
 
-/// Marks `v` and its ancestors (positions in `marks`), stopping at the first one marked already.
-fn mark_up(marks: &mut [u64], parent: &[u32], pos: Option<&[u32]>, v: usize) {
-    let mut v = v as u32;
-    while v != NONE {
-        let p = pos.map_or(v as usize, |pos| pos[v as usize] as usize);
-        let (word, bit) = (p / 64, 1u64 << (p % 64));
-        if marks[word] & bit != 0 {
-            return;
+/// Marks `seeds` and their ancestors (positions in `marks`); a line stops at the first member marked
+/// already. Sixteen lines are walked at once, a step of each in turn: each step is a parent fetched
+/// from a random place, and sixteen independent fetches overlap where one line's would wait in turn.
+fn mark_all(marks: &mut [u64], parent: &[u32], pos: Option<&[u32]>, seeds: impl IntoIterator<Item = u32>) {
+    const LINES: usize = 16;
+    let mut seeds = seeds.into_iter();
+    let mut at = [NONE; LINES];
+    let mut busy = true;
+    while busy {
+        busy = false;
+        for slot in &mut at {
+            let mut v = *slot;
+            if v == NONE {
+                match seeds.next() {
+                    Some(seed) => v = seed,
+                    None => continue,
+                }
+            }
+            busy = true;
+            let p = pos.map_or(v as usize, |pos| pos[v as usize] as usize);
+            let (word, bit) = (p / 64, 1u64 << (p % 64));
+            if marks[word] & bit != 0 {
+                *slot = NONE;
+                continue;
+            }
+            marks[word] |= bit;
+            let up = parent[v as usize];
+            if up != NONE {
+                crate::id_index::prefetch(&parent[up as usize]);
+            }
+            *slot = up;
         }
-        marks[word] |= bit;
-        v = parent[v as usize];
     }
 }
 
-/// Calls `f` on every marked member, children before parents, and clears the marks.
-fn drain_bottom_up(marks: &mut [u64], tree: &TreeIndex, topological: bool, mut f: impl FnMut(usize) -> Result<bool>) -> Result<bool> {
+/// Hands every marked member to `f` in blocks, children before parents, and clears the marks: a block
+/// lets `f` fetch what the members a few places ahead will touch.
+fn drain_bottom_up(marks: &mut [u64], tree: &TreeIndex, topological: bool, mut f: impl FnMut(&[u32]) -> Result<bool>) -> Result<bool> {
+    const BLOCK: usize = 512;
     let order = if topological { &[][..] } else { tree.order() };
+    let mut block: Vec<u32> = Vec::with_capacity(BLOCK + 64);
     for w in (0..marks.len()).rev() {
         let mut bits = std::mem::take(&mut marks[w]);
         while bits != 0 {
             let b = 63 - bits.leading_zeros() as usize;
             bits &= !(1u64 << b);
             let p = w * 64 + b;
-            let v = if topological { p } else { order[p] as usize };
-            if !f(v)? {
+            block.push(if topological { p as u32 } else { order[p] });
+        }
+        if block.len() >= BLOCK || (w == 0 && !block.is_empty()) {
+            if !f(&block)? {
                 // The update is abandoned, and its scratch with it.
                 return Ok(false);
             }
+            block.clear();
         }
     }
     Ok(true)
 }
+
+/// How far ahead in a block members' random lines are fetched.
+const AHEAD: usize = 8;
 
 /// Moves member `v`'s contribution from the levels above `from` to those above `to` (its first level
 /// changes from `from` to `to`): at distance t up the walk, level k ≥ t holds what reached `v` at
@@ -688,44 +718,55 @@ fn ranks_up(
         return Ok(None);
     }
     let Pass { marks, acc } = pass;
-    for (i, &r) in seeds {
-        mark_up(marks, parent, pos, r as usize);
+    let seeds: Vec<(usize, u32)> = seeds.map(|(i, &r)| (i, r)).collect();
+    for &(i, r) in &seeds {
         acc[r as usize] += delta.deltas[0][i];
     }
+    mark_all(marks, parent, pos, seeds.iter().map(|&(_, r)| r));
     let mut eval = RankEval::new(plan);
-    drain_bottom_up(marks, sponsor, pos.is_none(), |v| {
-        let p = parent[v];
-        let d = std::mem::take(&mut acc[v]);
-        if needs_gv && d != 0 {
-            group_pv[v] += d;
-            if p != NONE {
-                acc[p as usize] += d;
+    drain_bottom_up(marks, sponsor, pos.is_none(), |block| {
+        for (at, &v) in block.iter().enumerate() {
+            if let Some(&ahead) = block.get(at + AHEAD) {
+                let p = parent[ahead as usize];
+                if p != NONE {
+                    crate::id_index::prefetch(&acc[p as usize]);
+                    crate::id_index::prefetch(&best_below[p as usize]);
+                }
             }
-        }
-        let gv = if needs_gv { group_pv[v] } else { 0 };
-        let rank = eval.rank(plan, pv[v], inputs.status_active[v], inputs.rank_override[v], gv, || sponsor.children(v), |c| {
-            (if needs_gv { group_pv[c as usize] } else { 0 }, best[c as usize])
-        });
-        let old_rank = paid_as[v];
-        if rank != old_rank {
-            paid_as[v] = rank;
-            highest[v] = rank.max(carried.prev_highest[v]);
-            rank_changed.push(v as u32);
-        }
-        // A subtree's best rank: rescanned when something below (or the member itself) fell, else the
-        // old one raised by what rose below.
-        let below = std::mem::take(&mut best_below[v]);
-        let new_best = if rank < old_rank || std::mem::take(&mut rescan[v]) {
-            sponsor.children(v).iter().fold(rank, |b, &c| b.max(best[c as usize]))
-        } else {
-            best[v].max(rank).max(below)
-        };
-        let old_best = std::mem::replace(&mut best[v], new_best);
-        if p != NONE {
-            if new_best < old_best {
-                rescan[p as usize] = true;
+            let v = v as usize;
+            let p = parent[v];
+            let d = std::mem::take(&mut acc[v]);
+            if needs_gv && d != 0 {
+                group_pv[v] += d;
+                if p != NONE {
+                    acc[p as usize] += d;
+                }
+            }
+            let gv = if needs_gv { group_pv[v] } else { 0 };
+            let rank = eval.rank(plan, pv[v], inputs.status_active[v], inputs.rank_override[v], gv, || sponsor.children(v), |c| {
+                (if needs_gv { group_pv[c as usize] } else { 0 }, best[c as usize])
+            });
+            let old_rank = paid_as[v];
+            if rank != old_rank {
+                paid_as[v] = rank;
+                highest[v] = rank.max(carried.prev_highest[v]);
+                rank_changed.push(v as u32);
+            }
+            // A subtree's best rank: rescanned when something below (or the member itself) fell, else the
+            // old one raised by what rose below.
+            let below = std::mem::take(&mut best_below[v]);
+            let new_best = if rank < old_rank || std::mem::take(&mut rescan[v]) {
+                sponsor.children(v).iter().fold(rank, |b, &c| b.max(best[c as usize]))
             } else {
-                best_below[p as usize] = best_below[p as usize].max(new_best);
+                best[v].max(rank).max(below)
+            };
+            let old_best = std::mem::replace(&mut best[v], new_best);
+            if p != NONE {
+                if new_best < old_best {
+                    rescan[p as usize] = true;
+                } else {
+                    best_below[p as usize] = best_below[p as usize].max(new_best);
+                }
             }
         }
         Ok(true)
@@ -752,25 +793,34 @@ fn legs_up(
         let BonusRule::Binary(rule) = bonus else { continue };
         let (new_left, new_right) = new_legs.get_mut(i)?.as_mut()?;
         let dirty = &mut out[i];
-        for (j, &r) in delta.ch.rows.iter().enumerate() {
-            let d = delta.deltas[rule.base][j];
-            if d != 0 {
-                mark_up(marks, parent, pos, r as usize);
-                acc[r as usize] += d;
-            }
+        let changed = || delta.ch.rows.iter().zip(&delta.deltas[rule.base]).filter(|&(_, &d)| d != 0);
+        for (&r, &d) in changed() {
+            acc[r as usize] += d;
         }
-        let drained = drain_bottom_up(marks, placement, pos.is_none(), |v| {
-            dirty.push(v as u32);
-            let d = std::mem::take(&mut acc[v]);
-            let p = parent[v];
-            if d != 0 && p != NONE {
-                let p = p as usize;
-                if legs[v] == Leg::Left as u8 {
-                    new_left[p] += d;
-                } else {
-                    new_right[p] += d;
+        mark_all(marks, parent, pos, changed().map(|(&r, _)| r));
+        let drained = drain_bottom_up(marks, placement, pos.is_none(), |block| {
+            dirty.extend_from_slice(block);
+            for (at, &v) in block.iter().enumerate() {
+                if let Some(&ahead) = block.get(at + AHEAD) {
+                    let p = parent[ahead as usize];
+                    if p != NONE {
+                        crate::id_index::prefetch(&acc[p as usize]);
+                        let side = if legs[ahead as usize] == Leg::Left as u8 { &new_left[p as usize] } else { &new_right[p as usize] };
+                        crate::id_index::prefetch(side);
+                    }
                 }
-                acc[p] += d;
+                let v = v as usize;
+                let d = std::mem::take(&mut acc[v]);
+                let p = parent[v];
+                if d != 0 && p != NONE {
+                    let p = p as usize;
+                    if legs[v] == Leg::Left as u8 {
+                        new_left[p] += d;
+                    } else {
+                        new_right[p] += d;
+                    }
+                    acc[p] += d;
+                }
             }
             Ok(true)
         });
