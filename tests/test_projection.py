@@ -683,3 +683,53 @@ def test_a_store_refuses_a_projection_of_other_volume_columns(company: tuple[pa.
         assert other.apply(_table([{"event_id": "a", "kind": "order", "member_id": "M00000002", **zero}], v2)) == 1
         with pytest.raises(StoreError, match="has volume columns"):
             store._append_events("p", 1, pa.table({"x": [1]}), v2.volume_columns)
+
+
+@pytest.mark.parametrize("plan_file", ["example-plan.toml", "example-plan-v2.toml"])
+def test_updated_views_answer_as_the_snapshot_after_every_batch(company: tuple[pa.Table, Genealogy],
+                                                              plan_file: str) -> None:
+    """Views brought up to date batch by batch (and computed whole again after a batch with joins) give
+    every member the lines, ranks, volumes and carries of a snapshot, which is run_period whole."""
+    members, genealogy = company
+    plan = Plan.from_toml(SPEC / plan_file)
+    rng = random.Random(11)
+    ids = members.column("member_id").to_pylist()
+    earlier = Projection(plan, genealogy, period="2026-10")
+    earlier.apply(_table(_events(rng, ids, plan, 500, start=0), plan))
+    live = Projection(plan, genealogy, period="2026-11", state=earlier.snapshot().state)
+    slots = _free_slots(members)
+    for batch in range(7):
+        events = _events(rng, ids, plan, rng.randint(1, 120), start=10_000 * (batch + 1))
+        if batch == 3:
+            joined = []
+            for j, (parent, leg) in enumerate(slots[:3]):
+                joined.append({"event_id": f"J{j}", "kind": "join", "member_id": f"new{j}", "sponsor_id": parent,
+                               "placement_id": parent, "leg": leg, "status": "active"})
+                joined.append({"event_id": f"JO{j}", "kind": "order", "member_id": f"new{j}", "pv": 20000,
+                               "bv": 16000, **{c: 0 for c in plan.volume_columns[2:]}})
+            ids = ids + [f"new{j}" for j in range(3)]
+            live.apply(pa.Table.from_pylist(joined))
+        live.apply(_table(events, plan))
+        assert live.rejected.num_rows == 0
+        live.refresh()
+        snap = live.snapshot()
+        lines: dict[str, dict[str, int]] = {}
+        for x in snap.lines.to_pylist():
+            lines.setdefault(x["member_id"], {})[x["bonus"]] = x["amount"]
+        ranks = {r["member_id"]: r for r in snap.ranks.to_pylist()}
+        state = {r["member_id"]: r for r in snap.state.to_pylist()}
+        binaries = [b.name for b in plan.bonuses if b.type == "binary"]
+        for m in ids:
+            got = live.member(m)
+            assert got["as_of"] == live.seq
+            assert got["lines"] == lines.get(m, {}), (batch, m)
+            assert (got["paid_as_rank"], got["highest_rank"]) == (ranks[m]["paid_as_rank"], ranks[m]["highest_rank"])
+            for b in binaries:
+                assert (got["legs"][b]["carry_left"], got["legs"][b]["carry_right"]) == (
+                    state[m][f"{b}.carry_left"], state[m][f"{b}.carry_right"])
+    counts = live.refreshes
+    if plan_file == "example-plan.toml":
+        # Whole: the first view and the one after the joins; every other one updated.
+        assert counts == {"whole": 2, "updated": 5}
+    else:
+        assert counts == {"whole": 7, "updated": 0}  # a differential bonus: always whole

@@ -7,8 +7,12 @@ How it is built (``_mlm_core.LiveCore``):
   kernel checks each event, tells a resent event from a conflicting one by ``event_id`` and applies the
   batch under one lock with the GIL released. With a :class:`~mlm_core.Store` the batch is appended to it
   first (a write-ahead log): a projection built again on the same store replays it.
-- **Recomputation** copies the volumes and attributes under that lock, runs the period without it and
-  publishes an immutable view. :meth:`Projection.start` keeps a thread doing that whenever events came.
+- **Recomputation** publishes an immutable view of the period. Two views take turns: the one published
+  before the current one is brought up to date with the members events changed since it (their inputs
+  copied under that lock; ranks, legs and level sums recomputed up their trees, exactly as the whole
+  period would), then published in its place. The first two views, views after joins and views of plans
+  with a differential bonus are computed whole. :meth:`Projection.start` keeps a thread doing that
+  whenever events came.
 - **Readers** (:meth:`Projection.member`) take the published view, a pointer copy: they never wait for a
   writer or a recomputation, and never see half a batch. ``as_of`` says which event the answer reflects.
 """
@@ -398,9 +402,16 @@ class Projection:
     # -- reading ----------------------------------------------------------------------------------------
 
     def refresh(self) -> int:
-        """Recomputes the period over every event applied so far and publishes it to :meth:`member`
+        """Brings the period up to every event applied so far and publishes it to :meth:`member`
         (with the GIL released); returns the sequence number it reflects."""
         return int(self._core.refresh())
+
+    @property
+    def refreshes(self) -> dict[str, int]:
+        """How the views published so far were made: ``whole`` (the period computed over every member)
+        and ``updated`` (an earlier view brought up to date with the members events changed)."""
+        whole, updated = self._core.refreshes()
+        return {"whole": int(whole), "updated": int(updated)}
 
     def start(self) -> Projection:
         """Starts a thread that recomputes whenever events were applied, so that :meth:`member` answers
