@@ -10,8 +10,8 @@ How it is built (``_mlm_core.LiveCore``):
 - **Recomputation** publishes an immutable view of the period. Two views take turns: the one published
   before the current one is brought up to date with the members events changed since it (their inputs
   copied under that lock; ranks, legs and level sums recomputed up their trees, exactly as the whole
-  period would), then published in its place. The first two views, views after joins and views of plans
-  with a differential bonus are computed whole. :meth:`Projection.start` keeps a thread doing that
+  period would), then published in its place. The first view and the views after joins are computed
+  whole. :meth:`Projection.start` keeps a thread doing that
   whenever events came.
 - **Readers** (:meth:`Projection.member`) take the published view, a pointer copy: they never wait for a
   writer or a recomputation, and never see half a batch. ``as_of`` says which event the answer reflects.

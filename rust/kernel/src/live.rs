@@ -548,8 +548,7 @@ impl View {
     /// must be in it (members in it that did not change cost a little time and nothing else). `carried`
     /// is what the view was computed with. The result equals [`View::compute`] over the new inputs.
     ///
-    /// `Ok(false)` when the view cannot be updated: a plan with a differential bonus, or sums so large
-    /// that a total could leave int64. After `Ok(false)` or an error the view is inconsistent; drop it
+    /// `Ok(false)` when the view cannot be updated: sums so large that a total could leave int64. After `Ok(false)` or an error the view is inconsistent; drop it
     /// and compute one whole (which reports any error the inputs cause). The bonuses' `breakage` totals
     /// are the last whole computation's: an update does not keep them.
     pub fn update(&mut self, plan: &PlanSpec, changes: &Changes, carried: &Carried) -> Result<bool> {

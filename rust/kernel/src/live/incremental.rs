@@ -8,16 +8,18 @@
 //! - unilevel and matching: what reached each upline at each level is kept per member, so a changed
 //!   base is added along its first levels, and an activity flip re-links only the members whose first
 //!   level it is (compression);
+//! - differentials: each member's buckets (base by rate paid so far) move by what changed below it,
+//!   up the sponsor-tree closure of the members whose base, rate or activity changed;
 //! - rebates: the changed members.
 //!
 //! The result equals [`View::compute`] over the same inputs (tested against it on random event
-//! streams). Plans with a differential bonus are not updated here: their views are computed whole.
+//! streams). Only sums that could leave int64 make a view be computed whole instead.
 use super::{Carried, Changes, View};
 use crate::engine::binary::{self, LEFT_LEG, RIGHT_LEG};
 use crate::engine::levels;
 use crate::engine::ranks::{self, RankEval};
 use crate::engine::rounding::to_minor;
-use crate::engine::{Base, BonusRule, LevelRule, PlanSpec};
+use crate::engine::{Base, BonusRule, DifferentialRule, LevelRule, PlanSpec};
 use crate::error::Result;
 use crate::genealogy::{Genealogy, Leg, Tree, TreeIndex, NONE};
 
@@ -33,6 +35,8 @@ pub(crate) struct Aux {
     reached: Vec<Option<LevelSums>>,
     /// Per bonus: for a binary bonus that reads sponsored legs, each member's active recruits per side.
     sponsored: Vec<Option<Vec<[u32; 2]>>>,
+    /// Per bonus: for a differential bonus, its buckets.
+    stairs: Vec<Option<Stairs>>,
     /// Each member's side under its sponsor (`binary::sponsor_side`), when a bonus reads sponsored legs.
     sides: Vec<u8>,
     /// Σ|value| per volume column and Σ|amount| per bonus. While each is at most `i64::MAX`, no sum of
@@ -104,9 +108,91 @@ impl Walk {
 /// A level bonus's walk (index into `Aux::walks`) and, per level k + 1, what reached each member.
 type LevelSums = (usize, Vec<Vec<i64>>);
 
-/// Whether views of `plan` can be updated (every bonus but the differential).
+/// Whether views of `plan` can be updated: every bonus type can.
 pub(crate) fn supported(plan: &PlanSpec) -> bool {
-    !plan.bonuses.iter().any(|b| matches!(b, BonusRule::Differential(_)))
+    plan.bonuses.iter().all(|b| matches!(b, BonusRule::Binary(_) | BonusRule::Level(_) | BonusRule::Differential(_) | BonusRule::Rebate(_)))
+}
+
+/// A differential bonus's bottom-up state ("Differential bonus"; `engine::stairs`): per member, the
+/// buckets of base its sponsored legs pass up, by the rate already paid on them (0, then each level).
+#[derive(Debug, Clone)]
+struct Stairs {
+    /// The rates paid, ascending and distinct (a member's rate is one of them, or 0).
+    levels: Vec<i64>,
+    /// `incoming[v * k + j]`: base reaching v from below, paid `paid(j)` so far.
+    incoming: Vec<i64>,
+    /// How many of those buckets v's rate pays (its rate is then `paid(reached)`).
+    reached: Vec<u16>,
+    /// Scratch, zero between updates: marks of the closure, and each member's change of `incoming`.
+    marks: Vec<u64>,
+    change: Vec<i64>,
+}
+
+impl Stairs {
+    fn paid(&self, j: usize) -> i64 {
+        if j == 0 { 0 } else { self.levels[j - 1] }
+    }
+
+    fn reached_by(&self, rate: i64) -> usize {
+        self.levels.partition_point(|&level| level <= rate)
+    }
+
+    /// One member's step, as `engine::stairs` takes it: the buckets it passes up (`out`) and its pay's
+    /// numerator, from what reaches it, its base and how many buckets its rate pays.
+    fn step(&self, rule: &DifferentialRule, incoming: &[i64], base: i64, reached: usize, out: &mut [i64]) -> i128 {
+        let k = self.levels.len();
+        let rate = self.paid(reached);
+        out.copy_from_slice(incoming);
+        if rule.include_self {
+            out[0] += base;
+        }
+        let mut numerator = 0i128;
+        let mut moved = 0i64;
+        for (j, bucket) in out.iter_mut().enumerate().take(reached) {
+            let b = std::mem::take(bucket);
+            numerator += i128::from(b) * i128::from(rate - self.paid(j));
+            moved += b;
+        }
+        if reached > 0 && reached < k {
+            out[reached] += moved;
+        }
+        if !rule.include_self {
+            out[0] += base;
+        }
+        numerator
+    }
+
+    fn build(g: &Genealogy, rule: &DifferentialRule, base: &[i64], active: &[bool], paid_as: &[u16]) -> Stairs {
+        let n = g.len();
+        let mut levels: Vec<i64> = rule.rate_bp_by_rank.iter().copied().filter(|&r| r > 0).collect();
+        levels.sort_unstable();
+        levels.dedup();
+        let k = levels.len();
+        let mut st = Stairs { levels, incoming: vec![0; n * k], reached: vec![0; n], marks: vec![0; n.div_ceil(64)], change: vec![0; n * k] };
+        if k == 0 {
+            return st;
+        }
+        let tree = g.tree(Tree::Sponsor);
+        let parent = tree.parent();
+        let mut out = vec![0i64; k];
+        tree.for_each_bottom_up(|v| {
+            let reached = st.reached_by(rate_of(rule, active[v], paid_as[v]));
+            st.reached[v] = reached as u16;
+            st.step(rule, &st.incoming[v * k..(v + 1) * k], base[v], reached, &mut out);
+            let p = parent[v];
+            if p != NONE {
+                for (slot, &x) in st.incoming[p as usize * k..(p as usize + 1) * k].iter_mut().zip(&out) {
+                    *slot += x;
+                }
+            }
+        });
+        st
+    }
+}
+
+/// A member's differential rate: its paid-as rank's, if it may earn.
+fn rate_of(rule: &DifferentialRule, active: bool, rank: u16) -> i64 {
+    if !rule.requires_active || active { rule.rate_bp_by_rank[rank as usize] } else { 0 }
 }
 
 fn abs_sum(values: &[i64]) -> i128 {
@@ -164,7 +250,14 @@ impl Aux {
         let mut reached = Vec::with_capacity(plan.bonuses.len());
         let mut sponsored = Vec::with_capacity(plan.bonuses.len());
         let mut sides = Vec::new();
+        let mut stairs = Vec::with_capacity(plan.bonuses.len());
         for bonus in &plan.bonuses {
+            stairs.push(match bonus {
+                BonusRule::Differential(rule) => {
+                    Some(Stairs::build(g, rule, view.inputs.sums.get(rule.base)?, &output.active, &output.paid_as))
+                }
+                _ => None,
+            });
             match bonus {
                 BonusRule::Level(rule) => {
                     let at = match walks.iter().position(|w| (w.compression, w.requires_active) == (rule.compression, rule.requires_active)) {
@@ -242,6 +335,7 @@ impl Aux {
             walks,
             reached,
             sponsored,
+            stairs,
             sides,
             abs_columns,
             abs_amounts,
@@ -466,8 +560,9 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
     let inputs = &*inputs;
     let crate::engine::PeriodOutput { active, paid_as, highest, bonuses } = output;
     let crate::engine::Detail { group_pv, subtree_best, new_legs } = detail;
-    let Aux { sponsor_pos, placement_pos, walks, reached, sponsored, sides, abs_amounts, sponsor_pass, placement_pass, best_below, rescan, .. } =
-        aux;
+    let Aux {
+        sponsor_pos, placement_pos, walks, reached, sponsored, stairs, sides, abs_amounts, sponsor_pass, placement_pass, best_below, rescan, ..
+    } = aux;
     let delta = &delta;
 
     // Three passes that read nothing of each other's, side by side: the level walks' re-links (on the
@@ -538,6 +633,13 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
                         }
                         payees.extend_from_slice(&rank_changed);
                         changes.push((b, level_amounts(plan, rule, walk, sums, paid_as, &payees, &mut out.amount)?));
+                    }
+                    BonusRule::Differential(rule) => {
+                        let Some(st) = stairs[b].as_mut() else { return Err(crate::error::invalid("a differential bonus without its buckets")) };
+                        let seeds = delta.ch.rows.iter().zip(&delta.deltas[rule.base]).filter(|&(_, &d)| d != 0).map(|(&r, _)| r);
+                        let seeds = seeds.chain(rank_changed.iter().copied());
+                        let flips = delta.flips.iter().filter(|_| rule.requires_active).map(|&(x, _)| x as u32);
+                        changes.push((b, stairs_up(plan, rule, g, sponsor_pos.as_deref(), st, delta, inputs, active, paid_as, seeds.chain(flips), &mut out.amount)?));
                     }
                     BonusRule::Rebate(rule) => {
                         let changed = delta.ch.rows.iter().enumerate().filter(|&(j, _)| delta.deltas[rule.base][j] != 0).map(|(_, &r)| r as usize);
@@ -772,6 +874,73 @@ fn ranks_up(
         Ok(true)
     })?;
     Ok(Some(rank_changed))
+}
+
+/// A differential bonus again over the sponsor-tree closure of `seeds` (members whose base, rate or
+/// activity changed), children first: each member's buckets move by what changed below it and in
+/// itself; above a member that pays the top rate a change no longer reaches anyone. Returns the change
+/// of Σ|amount|.
+#[allow(clippy::too_many_arguments)]
+fn stairs_up(
+    plan: &PlanSpec,
+    rule: &DifferentialRule,
+    g: &Genealogy,
+    pos: Option<&[u32]>,
+    st: &mut Stairs,
+    delta: &Delta<'_>,
+    inputs: &super::Inputs,
+    active: &[bool],
+    paid_as: &[u16],
+    seeds: impl IntoIterator<Item = u32>,
+    amount: &mut [i64],
+) -> Result<i128> {
+    let k = st.levels.len();
+    if k == 0 {
+        return Ok(0);
+    }
+    let sponsor = g.tree(Tree::Sponsor);
+    let parent = sponsor.parent();
+    let mut marks = std::mem::take(&mut st.marks);
+    mark_all(&mut marks, parent, pos, seeds);
+    let (mut old_in, mut new_in, mut old_out, mut new_out) = (vec![0i64; k], vec![0i64; k], vec![0i64; k], vec![0i64; k]);
+    let mut abs = 0i128;
+    let drained = drain_bottom_up(&mut marks, sponsor, pos.is_none(), |block| {
+        for &v in block {
+            let v = v as usize;
+            let row = v * k..(v + 1) * k;
+            let (base_old, base_new) = (delta.old(inputs, rule.base, v), inputs.sums[rule.base][v]);
+            let (r_old, r_new) = (st.reached[v] as usize, st.reached_by(rate_of(rule, active[v], paid_as[v])));
+            let moved = st.change[row.clone()].iter().any(|&x| x != 0);
+            if !moved && base_old == base_new && r_old == r_new {
+                continue;
+            }
+            old_in.copy_from_slice(&st.incoming[row.clone()]);
+            for (j, slot) in new_in.iter_mut().enumerate() {
+                *slot = old_in[j] + std::mem::take(&mut st.change[v * k + j]);
+            }
+            st.step(rule, &old_in, base_old, r_old, &mut old_out);
+            let numerator = st.step(rule, &new_in, base_new, r_new, &mut new_out);
+            let pay = if r_new > 0 {
+                to_minor(numerator, plan.rounding, || format!("differential bonus of member row {v}"))?
+            } else {
+                0
+            };
+            let old = std::mem::replace(&mut amount[v], pay);
+            abs += i128::from(pay).abs() - i128::from(old).abs();
+            st.incoming[row].copy_from_slice(&new_in);
+            st.reached[v] = r_new as u16;
+            let p = parent[v];
+            if p != NONE {
+                for j in 0..k {
+                    st.change[p as usize * k + j] += new_out[j] - old_out[j];
+                }
+            }
+        }
+        Ok(true)
+    });
+    st.marks = marks;
+    drained?;
+    Ok(abs)
 }
 
 /// Each binary bonus's new leg volumes up the placement tree from the members whose base changed.

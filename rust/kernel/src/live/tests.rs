@@ -283,7 +283,7 @@ fn random_genealogy(n: usize, seed: u64, shuffled: bool) -> Arc<Genealogy> {
 
 /// Plan v2's package shapes: pay per pair with pair caps by tier carried over, new volume only, flushes;
 /// ranks on own PV with an assigned rank; unilevel without compression; matching that does not need
-/// activity; a rebate.
+/// activity; a rebate; a differential that pays the member's own base.
 fn package_plan() -> PlanSpec {
     let own = |min_pv, assigned| RankRule { min_pv: Some(min_pv), assigned, max_leg_share_bp: 10_000, ..RankRule::default() };
     PlanSpec {
@@ -321,12 +321,19 @@ fn package_plan() -> PlanSpec {
                 requires_active: false,
             }),
             BonusRule::Rebate(RebateRule { base: 0, rate_bp: 1250, requires_active: true }),
+            BonusRule::Differential(DifferentialRule {
+                base: 1,
+                rate_bp_by_rank: vec![0, 2500, 5000, 10000],
+                include_self: true,
+                requires_active: false,
+            }),
         ],
         tiers: 3,
     }
 }
 
-/// The example plan with ranks that count legs but read no group PV, and every level paid.
+/// The example plan with ranks that count legs but read no group PV, every level paid, and a
+/// differential bonus.
 fn legs_only_plan() -> PlanSpec {
     let mut plan = example_plan();
     for rank in plan.ranks.iter_mut().skip(1) {
@@ -339,6 +346,13 @@ fn legs_only_plan() -> PlanSpec {
         rule.depth_by_rank = vec![None; 4];
         rule.requires_active = false;
     }
+    // A differential with two ranks at one rate, and one without.
+    plan.bonuses.push(BonusRule::Differential(DifferentialRule {
+        base: 0,
+        rate_bp_by_rank: vec![0, 300, 300, 900],
+        include_self: false,
+        requires_active: true,
+    }));
     plan
 }
 
@@ -487,20 +501,20 @@ fn updates_walk_a_long_chain_without_recursion() {
 }
 
 #[test]
-fn a_differential_plan_is_not_updated() {
-    let mut plan = example_plan();
-    plan.bonuses.push(BonusRule::Differential(DifferentialRule {
-        base: 0,
-        rate_bp_by_rank: vec![0, 100, 200, 300],
-        include_self: true,
-        requires_active: true,
-    }));
-    assert!(!View::updatable(&plan));
+fn changes_out_of_order_are_an_error_not_a_wrong_view() {
+    let plan = example_plan();
     let g = random_genealogy(50, 3, false);
     let n = g.len();
     let inputs = Inputs { seq: 0, sums: vec![vec![0; n]; 2], status_active: vec![true; n], tier: vec![NO_VALUE; n], rank_override: vec![NO_VALUE; n] };
-    let carried = Carried { prev_highest: vec![0; n], carries: vec![Some((vec![0; n], vec![0; n])), None, None, None] };
+    let carried = Carried { prev_highest: vec![0; n], carries: vec![Some((vec![0; n], vec![0; n])), None, None] };
     let mut view = View::compute(g, &plan, inputs, &carried).unwrap();
-    let changes = Changes { seq: 1, rows: vec![3], sums: vec![vec![100], vec![80]], status_active: vec![true], tier: vec![NO_VALUE], rank_override: vec![NO_VALUE] };
-    assert!(!view.update(&plan, &changes, &carried).unwrap());
+    let changes = Changes {
+        seq: 2,
+        rows: vec![7, 3],
+        sums: vec![vec![100, 100], vec![80, 80]],
+        status_active: vec![true; 2],
+        tier: vec![NO_VALUE; 2],
+        rank_override: vec![NO_VALUE; 2],
+    };
+    assert!(view.update(&plan, &changes, &carried).is_err());
 }
