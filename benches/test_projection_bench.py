@@ -41,17 +41,19 @@ def plan() -> Plan:
     return Plan.from_toml(EXAMPLE)
 
 
-def _orders(ids: pa.Array, batches: int, seed: int, prefix: str) -> list[pa.Table]:
-    """Batches of random orders (string event ids, one kind column, PV 0.01-200.00, BV 80% of PV)."""
+def _orders(ids: pa.Array, batches: int, seed: int, prefix: str, columns: tuple[str, ...] = ()) -> list[pa.Table]:
+    """Batches of random orders (string event ids, one kind column, PV 0.01-200.00, BV 80% of PV, and
+    each of ``columns`` 0-50.00)."""
     rng = np.random.default_rng(seed)
     out = []
     kind = pa.array(["order"] * BATCH)
     for b in range(batches):
         pv = rng.integers(1, 20_000, BATCH)
         event_id = pc.binary_join_element_wise(f"{prefix}{b}-", pa.array(np.arange(BATCH)).cast(pa.string()), "")
+        extra = {c: pa.array(rng.integers(0, 5_000, BATCH)) for c in columns}
         out.append(pa.table({"event_id": event_id, "kind": kind,
                              "member_id": ids.take(pa.array(rng.integers(0, len(ids), BATCH))),
-                             "pv": pa.array(pv), "bv": pa.array(pv * 4 // 5)}))
+                             "pv": pa.array(pv), "bv": pa.array(pv * 4 // 5), **extra}))
     return out
 
 
@@ -156,7 +158,7 @@ def _load(benchmark: BenchmarkFixture, plan: Plan, genealogy: Genealogy, seconds
     """Two paced reader threads (one member() call every 0.5 ms each) beside a writer at 100,000 events/s
     and the recomputing thread, for ``seconds``; returns what was measured."""
     ticks = int(seconds * 10) + 1
-    batches = _orders(genealogy.member_ids, ticks, seed=5, prefix="w")
+    batches = _orders(genealogy.member_ids, ticks, seed=5, prefix="w", columns=plan.volume_columns[2:])
     live = Projection(plan, genealogy, period="2026-12")
     live.refresh()
     ids = genealogy.member_ids.take(pa.array(np.random.default_rng(6).integers(0, len(genealogy),
@@ -238,6 +240,14 @@ def _load(benchmark: BenchmarkFixture, plan: Plan, genealogy: Genealogy, seconds
 @pytest.mark.benchmark(group="live-load")
 def test_member_under_a_writer(benchmark: BenchmarkFixture, plan: Plan, big_genealogy: Genealogy) -> None:
     benchmark.extra_info.update(_load(benchmark, plan, big_genealogy, LOAD_SECONDS))
+
+
+@pytest.mark.benchmark(group="live-load")
+def test_member_under_a_writer_plan_v2(benchmark: BenchmarkFixture, big_genealogy: Genealogy) -> None:
+    """The same load on plan v2 (pay per pair with pair caps by tier, a differential, a rebate; orders
+    carry its three declared columns)."""
+    plan_v2 = Plan.from_toml(EXAMPLE.with_name("example-plan-v2.toml"))
+    benchmark.extra_info.update(_load(benchmark, plan_v2, big_genealogy, LOAD_SECONDS))
 
 
 LIVE_SCALING = [int(x) for x in os.environ.get("MLM_BENCH_LIVE_SCALING", "").split(",") if x]

@@ -567,21 +567,48 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
 
     // Three passes that read nothing of each other's, side by side: the level walks' re-links (on the
     // old bases), ranks up the sponsor tree, leg volumes up the placement tree.
+    // Differentials follow the ranks in their task (they read nothing else that changes): their amounts
+    // are taken out of the bonuses the re-links read meanwhile.
+    let mut differentials: Vec<(usize, Vec<i64>)> = plan
+        .bonuses
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b, BonusRule::Differential(_)))
+        .map(|(b, _)| (b, std::mem::take(&mut bonuses[b].amount)))
+        .collect();
     let old_pays: &[crate::engine::BonusOutput] = bonuses;
-    let (payees, (rank_changed, leg_dirty)) = rayon::join(
+    let (payees, (ranked, leg_dirty)) = rayon::join(
         || relinks(plan, g, walks, reached, delta, |base, v| match base {
             Base::Column(c) => delta.old(inputs, c, v),
             Base::BonusPay(src) => old_pays[src].amount[v],
         }),
         || {
             rayon::join(
-                || ranks_up(plan, g, sponsor_pos.as_deref(), inputs, delta, carried, paid_as, highest, group_pv, subtree_best, sponsor_pass, best_below, rescan),
+                || -> Result<Option<(Vec<u32>, AbsChanges)>> {
+                    let changed = ranks_up(plan, g, sponsor_pos.as_deref(), inputs, delta, carried, paid_as, highest, group_pv, subtree_best, sponsor_pass, best_below, rescan)?;
+                    let Some(rank_changed) = changed else { return Ok(None) };
+                    let mut abs = Vec::new();
+                    for (b, amount) in &mut differentials {
+                        let (BonusRule::Differential(rule), Some(st)) = (&plan.bonuses[*b], stairs[*b].as_mut()) else { return Ok(None) };
+                        let seeds = delta.ch.rows.iter().zip(&delta.deltas[rule.base]).filter(|&(_, &d)| d != 0).map(|(&r, _)| r);
+                        let flips = delta.flips.iter().filter(|_| rule.requires_active).map(|&(x, _)| x as u32);
+                        let seeds = seeds.chain(rank_changed.iter().copied()).chain(flips);
+                        abs.push((*b, stairs_up(plan, rule, g, sponsor_pos.as_deref(), st, delta, inputs, active, paid_as, seeds, amount)?));
+                    }
+                    Ok(Some((rank_changed, abs)))
+                },
                 || legs_up(plan, g, placement_pos.as_deref(), delta, new_legs, placement_pass),
             )
         },
     );
-    let Some(rank_changed) = rank_changed? else { return Ok(false) };
+    for (b, amount) in differentials {
+        bonuses[b].amount = amount;
+    }
+    let Some((rank_changed, differential_abs)) = ranked? else { return Ok(false) };
     let Some(leg_dirty) = leg_dirty else { return Ok(false) };
+    for (b, change) in differential_abs {
+        abs_amounts[b] += change;
+    }
     let mut payees = payees;
 
     // Binary settlements beside the level bonuses on volume columns; then those on binary pay.
@@ -633,13 +660,6 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
                         }
                         payees.extend_from_slice(&rank_changed);
                         changes.push((b, level_amounts(plan, rule, walk, sums, paid_as, &payees, &mut out.amount)?));
-                    }
-                    BonusRule::Differential(rule) => {
-                        let Some(st) = stairs[b].as_mut() else { return Err(crate::error::invalid("a differential bonus without its buckets")) };
-                        let seeds = delta.ch.rows.iter().zip(&delta.deltas[rule.base]).filter(|&(_, &d)| d != 0).map(|(&r, _)| r);
-                        let seeds = seeds.chain(rank_changed.iter().copied());
-                        let flips = delta.flips.iter().filter(|_| rule.requires_active).map(|&(x, _)| x as u32);
-                        changes.push((b, stairs_up(plan, rule, g, sponsor_pos.as_deref(), st, delta, inputs, active, paid_as, seeds.chain(flips), &mut out.amount)?));
                     }
                     BonusRule::Rebate(rule) => {
                         let changed = delta.ch.rows.iter().enumerate().filter(|&(j, _)| delta.deltas[rule.base][j] != 0).map(|(_, &r)| r as usize);
