@@ -461,15 +461,18 @@ class Projection:
         and ``as_of``, the sequence number of the last event they reflect.
 
         With :meth:`start` running, the answer comes from the last published view and never waits;
-        without it, the view is recomputed first when events came since (exact, but a full period)."""
-        if (self._thread is None or not self._thread.is_alive()) and self._core.view_seq() != self._core.seq():
-            self._core.refresh()
-        elif self._core.view_seq() is None:
-            self._core.refresh()
-        figures = self._core.member(member_id)
+        without it, the view is brought up to date first when events came since (:meth:`refresh`)."""
+        core = self._core
+        thread = self._thread
+        if (thread is None or not thread.is_alive()) and core.view_seq() != core.seq():
+            core.refresh()
+        figures = core.member(member_id)
+        if figures is None and core.view_seq() is None:  # the thread has not published a view yet
+            core.refresh()
+            figures = core.member(member_id)
         if figures is None:
             raise InputError(f"member_id {member_id!r} is no member of the genealogy")
-        return dict(figures)
+        return figures
 
     def snapshot(self) -> PeriodResult:
         """The period as ``run_period`` computes it over the genealogy and every event applied so far.
