@@ -149,7 +149,10 @@ def live_table(data: dict[str, Any]) -> str:
                 f"{extra['members']:,} | p50 {extra['member_p50_us']} µs, p99 {extra['member_p99_us']} µs, "
                 f"max {extra['member_max_us']} µs; recomputation every {extra['recompute_cycle_median_s']} s; "
                 f"staleness p50 {extra['staleness_p50_s']} s, max {extra['staleness_max_s']} s; "
-                f"{extra['answers_fresh_within_2s_pct']}% of answers reflect every event older than 2 s |")
+                f"{extra['answers_fresh_within_2s_pct']}% of answers reflect every event older than 2 s"
+                + (f"; views updated {extra['views_updated']}, whole {extra['views_whole']}"
+                   if "views_updated" in extra else "")
+                + " |")
     for name in ("test_snapshot", "test_run_period_same_volumes"):
         if name in found:
             b = found[name]

@@ -234,6 +234,7 @@ def _load(benchmark: BenchmarkFixture, plan: Plan, genealogy: Genealogy, seconds
         "staleness_p99_s": round(float(np.percentile(age, 99)), 3),
         "staleness_max_s": round(float(age.max()), 3),
         "answers_fresh_within_2s_pct": round(100 * float((age <= 2.0).mean()), 2),
+        "views_updated": live.refreshes["updated"], "views_whole": live.refreshes["whole"],
     }
 
 
