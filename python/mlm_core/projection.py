@@ -91,6 +91,7 @@ class Projection:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._running = False  # the recomputing thread is in its loop (cheaper to ask than is_alive)
         self._local = threading.local()  # each writer thread sees the rejections of its own last batch
         #: Why the recomputing thread's last recomputation failed (None when it did not).
         self.refresh_error: MlmCoreError | None = None
@@ -438,6 +439,13 @@ class Projection:
         self.stop()
 
     def _keep_fresh(self) -> None:
+        self._running = True
+        try:
+            self._fresh_loop()
+        finally:
+            self._running = False
+
+    def _fresh_loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
             if self._core.view_seq() != self._core.seq():
@@ -463,8 +471,7 @@ class Projection:
         With :meth:`start` running, the answer comes from the last published view and never waits;
         without it, the view is brought up to date first when events came since (:meth:`refresh`)."""
         core = self._core
-        thread = self._thread
-        if (thread is None or not thread.is_alive()) and core.view_seq() != core.seq():
+        if not self._running and core.view_seq() != core.seq():
             core.refresh()
         figures = core.member(member_id)
         if figures is None and core.view_seq() is None:  # the thread has not published a view yet

@@ -12,7 +12,7 @@ use mlm_kernel::engine::{PlanSpec, NO_VALUE};
 use mlm_kernel::live::{Batch, Carried, LiveState, Rejection, View};
 use mlm_kernel::{Genealogy, KernelError, KeyColumn, StrKeys};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::arrow_in::{import_array, int64_values, trusted_id_column, validity, IdColumn};
 use crate::engine::{bools, u16s, PlanCore};
@@ -34,11 +34,15 @@ struct Published {
     member_id: ArrayRef,
 }
 
-/// Names the answers use, fixed with the plan.
+/// Names the answers use, fixed with the plan: Python strings made once, not on every answer.
 struct Names {
-    ranks: Vec<String>,
-    bonuses: Vec<String>,
-    columns: Vec<String>,
+    ranks: Vec<Py<PyString>>,
+    bonuses: Vec<Py<PyString>>,
+    columns: Vec<Py<PyString>>,
+}
+
+fn py_strings(py: Python<'_>, names: &[String]) -> Vec<Py<PyString>> {
+    names.iter().map(|n| PyString::new(py, n).unbind()).collect()
 }
 
 #[pyclass(frozen, module = "mlm_core._mlm_core")]
@@ -227,7 +231,7 @@ impl LiveCore {
         }
         Ok(LiveCore {
             plan: plan.spec.clone(),
-            names: Names { ranks, bonuses, columns },
+            names: Names { ranks: py_strings(py, &ranks), bonuses: py_strings(py, &bonuses), columns: py_strings(py, &columns) },
             writer: Mutex::new(Writer {
                 live,
                 genealogy: genealogy.inner.clone(),
@@ -497,16 +501,16 @@ impl LiveCore {
         out.set_item(pyo3::intern!(py, "member_id"), member_id)?;
         out.set_item(pyo3::intern!(py, "as_of"), view.seq())?;
         out.set_item(pyo3::intern!(py, "active"), figures.active)?;
-        out.set_item(pyo3::intern!(py, "paid_as_rank"), &names.ranks[figures.paid_as as usize])?;
-        out.set_item(pyo3::intern!(py, "highest_rank"), &names.ranks[figures.highest as usize])?;
+        out.set_item(pyo3::intern!(py, "paid_as_rank"), names.ranks[figures.paid_as as usize].bind(py))?;
+        out.set_item(pyo3::intern!(py, "highest_rank"), names.ranks[figures.highest as usize].bind(py))?;
         let lines = PyDict::new(py);
         for (bonus, amount) in &figures.lines {
-            lines.set_item(&names.bonuses[*bonus], amount)?;
+            lines.set_item(names.bonuses[*bonus].bind(py), amount)?;
         }
         out.set_item(pyo3::intern!(py, "lines"), lines)?;
         let volumes = PyDict::new(py);
         for (name, value) in names.columns.iter().zip(&figures.volumes) {
-            volumes.set_item(name, value)?;
+            volumes.set_item(name.bind(py), value)?;
         }
         out.set_item(pyo3::intern!(py, "volumes"), volumes)?;
         out.set_item(pyo3::intern!(py, "group_pv"), figures.group_pv)?;
@@ -517,14 +521,14 @@ impl LiveCore {
             entry.set_item(pyo3::intern!(py, "right"), l.right)?;
             entry.set_item(pyo3::intern!(py, "carry_left"), l.carry_left)?;
             entry.set_item(pyo3::intern!(py, "carry_right"), l.carry_right)?;
-            legs.set_item(&names.bonuses[l.bonus], entry)?;
+            legs.set_item(names.bonuses[l.bonus].bind(py), entry)?;
         }
         out.set_item(pyo3::intern!(py, "legs"), legs)?;
         match figures.next_rank {
             None => out.set_item(pyo3::intern!(py, "next_rank"), py.None())?,
             Some(next) => {
                 let entry = PyDict::new(py);
-                entry.set_item(pyo3::intern!(py, "rank"), &names.ranks[next.rank as usize])?;
+                entry.set_item(pyo3::intern!(py, "rank"), names.ranks[next.rank as usize].bind(py))?;
                 entry.set_item(pyo3::intern!(py, "status"), next.status)?;
                 entry.set_item(pyo3::intern!(py, "pv"), next.pv)?;
                 entry.set_item(pyo3::intern!(py, "group_pv"), next.group_pv)?;
