@@ -139,6 +139,9 @@ fn grow(w: &mut Writer, inner: Arc<Genealogy>, member_id: ArrayRef) -> Result<()
 struct Refresher {
     /// The view to update next, and the member rows events changed since its sequence number.
     back: Option<(Arc<Published>, Vec<u32>)>,
+    /// A recomputation failed after taking rows from the log: the published view lacks them, so it is
+    /// not the next to update (a copy of the next view is).
+    front_stale: bool,
 }
 
 /// Rows changed since a view: `None` when not all of them are known.
@@ -438,7 +441,7 @@ impl LiveCore {
                     _ => Err(Some(Vec::new())),
                 }
             };
-            let (published, touched) = match update {
+            let published = match update {
                 Ok((mut view, changes, touched, carried)) => {
                     // Readers that took this view before it was replaced hold it for one call at most.
                     while Arc::strong_count(&view) > 1 {
@@ -450,15 +453,23 @@ impl LiveCore {
                     };
                     if updated {
                         self.updated_views.fetch_add(1, Ordering::Relaxed);
-                        (view, Some(touched))
+                        Ok((view, Some(touched)))
                     } else {
                         // Not updatable after all (sums near the int64 bounds, or an error the whole
                         // period will report): this view is dropped.
                         drop(view);
-                        self.whole(Some(touched))?
+                        self.whole(Some(touched))
                     }
                 }
-                Err(before) => self.whole(before)?,
+                Err(before) => self.whole(before),
+            };
+            let (published, touched) = match published {
+                Ok(done) => done,
+                Err(e) => {
+                    // The rows taken from the log go with this failure.
+                    r.front_stale = true;
+                    return Err(e);
+                }
             };
             let seq = published.view.seq();
             let genealogy = published.view.genealogy.clone();
@@ -466,9 +477,10 @@ impl LiveCore {
             let old = lock(&self.view)?.replace(published);
             // The view replaced is the next to update, with the rows changed since it was computed;
             // when it cannot be (the first view, or one before joins), a copy of the new one is.
+            let stale = std::mem::take(&mut r.front_stale);
             if let Some(copy) = copy {
                 r.back = match (old, touched) {
-                    (Some(old), Some(touched)) if Arc::ptr_eq(&old.view.genealogy, &genealogy) => Some((old, touched)),
+                    (Some(old), Some(touched)) if !stale && Arc::ptr_eq(&old.view.genealogy, &genealogy) => Some((old, touched)),
                     _ => Some((Arc::new(in_background(|| Published { view: copy.view.clone(), member_id: copy.member_id.clone() })), Vec::new())),
                 };
             }

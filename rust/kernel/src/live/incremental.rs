@@ -40,7 +40,9 @@ pub(crate) struct Aux {
     /// Each member's side under its sponsor (`binary::sponsor_side`), when a bonus reads sponsored legs.
     sides: Vec<u8>,
     /// Σ|value| per volume column and Σ|amount| per bonus. While each is at most `i64::MAX`, no sum of
-    /// them (group PV, a leg, what reaches an upline) can leave int64, so the sums below cannot wrap.
+    /// them (group PV, a leg, what reaches an upline, a bucket) can leave int64. A change (new − old)
+    /// and a sum of changes part-way can: they are added modulo 2^64 (`wrapping_*`), which is exact
+    /// for every sum whose final value fits, and a change is zero exactly when it is zero modulo 2^64.
     abs_columns: Vec<i128>,
     abs_amounts: Vec<i128>,
     /// Scratch, all zero between updates: one pass over each tree's closure (they run side by side),
@@ -410,25 +412,31 @@ fn drain_bottom_up(marks: &mut [u64], tree: &TreeIndex, topological: bool, mut f
 /// How far ahead in a block members' random lines are fetched.
 const AHEAD: usize = 8;
 
-/// Moves member `v`'s contribution from the levels above `from` to those above `to` (its first level
-/// changes from `from` to `to`): at distance t up the walk, level k ≥ t holds what reached `v` at
-/// level k − t (level 0: its base). Uplines whose sums change are added to `payees`.
-#[allow(clippy::too_many_arguments)]
-fn relink(reached: &mut [Vec<i64>], base_v: i64, v: usize, from: u32, to: u32, up: &[u32], vector: &mut Vec<i64>, payees: &mut Vec<u32>) {
-    let levels = reached.len();
-    vector.clear();
-    vector.push(base_v);
-    vector.extend(reached.iter().take(levels.saturating_sub(1)).map(|r| r[v]));
+/// Adds member `v`'s contribution to `vector`: at distance t up the walk, level k ≥ t holds what
+/// reached `v` at level k − t (level 0: its base).
+fn add_contribution(reached: &[Vec<i64>], base_v: i64, v: usize, vector: &mut [i64]) {
+    let Some(first) = vector.first_mut() else { return };
+    *first = first.wrapping_add(base_v);
+    for (slot, sums) in vector.iter_mut().skip(1).zip(reached) {
+        *slot = slot.wrapping_add(sums[v]);
+    }
+}
+
+/// Moves a contribution (`vector`, as [`add_contribution`] sums it) from the levels above `from` to
+/// those above `to`. Uplines whose sums change are added to `payees`.
+fn move_contribution(reached: &mut [Vec<i64>], vector: &[i64], from: u32, to: u32, up: &[u32], payees: &mut Vec<u32>) {
     if vector.iter().all(|&x| x == 0) {
-        // Nothing of v's reaches its uplines (most members of a period's downline, early on).
+        // Nothing reaches the uplines (most of a period's downline, early on).
         return;
     }
+    let levels = reached.len();
     for (start, sign) in [(from, -1i64), (to, 1i64)] {
         let mut u = start;
         let mut t = 1;
         while u != NONE && t <= levels {
             for k in t..=levels {
-                reached[k - 1][u as usize] += sign * vector[k - t];
+                let slot = &mut reached[k - 1][u as usize];
+                *slot = slot.wrapping_add(sign.wrapping_mul(vector[k - t]));
             }
             payees.push(u);
             u = up[u as usize];
@@ -497,7 +505,7 @@ impl Delta<'_> {
     fn old(&self, inputs: &super::Inputs, c: usize, v: usize) -> i64 {
         if self.changed[v / 64] & (1 << (v % 64)) != 0 {
             if let Ok(i) = self.ch.rows.binary_search(&(v as u32)) {
-                return self.ch.sums[c][i] - self.deltas[c][i];
+                return self.ch.sums[c][i].wrapping_sub(self.deltas[c][i]);
             }
         }
         inputs.sums[c][v]
@@ -525,7 +533,7 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
         delta.changed[m / 64] |= 1 << (m % 64);
         for c in 0..columns {
             let (old, new) = (view.inputs.sums[c][m], ch.sums[c][i]);
-            let Some(d) = new.checked_sub(old) else { return Ok(false) };
+            let d = new.wrapping_sub(old);
             aux.abs_columns[c] += i128::from(new).abs() - i128::from(old).abs();
             delta.deltas[c].push(d);
         }
@@ -663,15 +671,19 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
                     }
                     BonusRule::Rebate(rule) => {
                         let changed = delta.ch.rows.iter().enumerate().filter(|&(j, _)| delta.deltas[rule.base][j] != 0).map(|(_, &r)| r as usize);
+                        let mut abs = 0i128;
                         for m in changed.chain(delta.flips.iter().map(|&(x, _)| x)) {
-                            out.amount[m] = if rule.requires_active && !active[m] {
+                            let new = if rule.requires_active && !active[m] {
                                 0
                             } else {
                                 to_minor(i128::from(inputs.sums[rule.base][m]) * i128::from(rule.rate_bp), plan.rounding, || {
                                     format!("rebate of member row {m}")
                                 })?
                             };
+                            let old = std::mem::replace(&mut out.amount[m], new);
+                            abs += i128::from(new).abs() - i128::from(old).abs();
                         }
+                        changes.push((b, abs));
                     }
                     _ => {}
                 }
@@ -690,6 +702,10 @@ fn apply(view: &mut View, aux: &mut Aux, plan: &PlanSpec, ch: &Changes, carried:
         let (Some(out), BonusRule::Level(rule)) = (slot, &plan.bonuses[b]) else { continue };
         let (sums, payees) = (pay_sums[b].take(), std::mem::take(&mut pay_payees[b]));
         let (Some((w, sums)), Base::BonusPay(src)) = (sums, rule.base) else { return Ok(false) };
+        if !fits(abs_amounts[src]) {
+            // What reaches an upline could leave int64: the whole period sums it in i128.
+            return Ok(false);
+        }
         let walk = &mut walks[*w];
         if walk.tracks() {
             for &(r, _) in &pay_deltas[src] {
@@ -711,7 +727,7 @@ fn add_up(walk: &Walk, sums: &mut [Vec<i64>], d: usize, delta: i64, payees: &mut
     let mut u = walk.up[d];
     let mut k = 0;
     while u != NONE && k < sums.len() {
-        sums[k][u as usize] += delta;
+        sums[k][u as usize] = sums[k][u as usize].wrapping_add(delta);
         payees.push(u);
         u = walk.up[u as usize];
         k += 1;
@@ -753,12 +769,13 @@ fn relinks(
     let sponsor_parent = sponsor.parent();
     let mut payees: Vec<Vec<u32>> = vec![Vec::new(); plan.bonuses.len()];
     let mut stack: Vec<u32> = Vec::new();
-    let mut vector: Vec<i64> = Vec::new();
     for (w, walk) in walks.iter_mut().enumerate() {
         if !walk.requires_active {
             continue;
         }
         let bonuses: Vec<usize> = (0..plan.bonuses.len()).filter(|&b| reached[b].as_ref().is_some_and(|(at, _)| *at == w)).collect();
+        let mut vectors: Vec<Vec<i64>> =
+            bonuses.iter().map(|&b| vec![0i64; reached[b].as_ref().map_or(0, |(_, sums)| sums.len())]).collect();
         if walk.tracks() {
             // Every changed member may get a base or earn: tracked before any flip re-links.
             for &r in &delta.ch.rows {
@@ -769,7 +786,12 @@ fn relinks(
             if walk.compression {
                 // The members whose first level x is (now) or was: its downline down to the first
                 // eligible member of each line, through the ineligible ones.
+                // They all move from the same first level to the same one: their contributions are
+                // summed, then moved up the walk once per bonus.
                 let (from, to) = if now { (walk.up[x], x as u32) } else { (x as u32, walk.up[x]) };
+                for v in vectors.iter_mut() {
+                    v.iter_mut().for_each(|x| *x = 0);
+                }
                 stack.clear();
                 stack.extend_from_slice(sponsor.children(x));
                 while let Some(v) = stack.pop() {
@@ -777,15 +799,19 @@ fn relinks(
                     if walk.tracks() && !walk.tracked[v] {
                         continue;
                     }
-                    for &b in &bonuses {
-                        let base_v = old_base(level_base(plan, b), v);
-                        if let Some((_, sums)) = reached[b].as_mut() {
-                            relink(sums, base_v, v, from, to, &walk.up, &mut vector, &mut payees[b]);
+                    for (&b, vector) in bonuses.iter().zip(vectors.iter_mut()) {
+                        if let Some((_, sums)) = reached[b].as_ref() {
+                            add_contribution(sums, old_base(level_base(plan, b), v), v, vector);
                         }
                     }
                     walk.up[v] = to;
                     if !walk.eligible[v] {
                         stack.extend_from_slice(sponsor.children(v));
+                    }
+                }
+                for (&b, vector) in bonuses.iter().zip(&vectors) {
+                    if let Some((_, sums)) = reached[b].as_mut() {
+                        move_contribution(sums, vector, from, to, &walk.up, &mut payees[b]);
                     }
                 }
             }
@@ -842,7 +868,7 @@ fn ranks_up(
     let Pass { marks, acc } = pass;
     let seeds: Vec<(usize, u32)> = seeds.map(|(i, &r)| (i, r)).collect();
     for &(i, r) in &seeds {
-        acc[r as usize] += delta.deltas[0][i];
+        acc[r as usize] = acc[r as usize].wrapping_add(delta.deltas[0][i]);
     }
     mark_all(marks, parent, pos, seeds.iter().map(|&(_, r)| r));
     let mut eval = RankEval::new(plan);
@@ -859,9 +885,9 @@ fn ranks_up(
             let p = parent[v];
             let d = std::mem::take(&mut acc[v]);
             if needs_gv && d != 0 {
-                group_pv[v] += d;
+                group_pv[v] = group_pv[v].wrapping_add(d);
                 if p != NONE {
-                    acc[p as usize] += d;
+                    acc[p as usize] = acc[p as usize].wrapping_add(d);
                 }
             }
             let gv = if needs_gv { group_pv[v] } else { 0 };
@@ -877,7 +903,8 @@ fn ranks_up(
             // A subtree's best rank: rescanned when something below (or the member itself) fell, else the
             // old one raised by what rose below.
             let below = std::mem::take(&mut best_below[v]);
-            let new_best = if rank < old_rank || std::mem::take(&mut rescan[v]) {
+            let fell_below = std::mem::take(&mut rescan[v]);
+            let new_best = if rank < old_rank || fell_below {
                 sponsor.children(v).iter().fold(rank, |b, &c| b.max(best[c as usize]))
             } else {
                 best[v].max(rank).max(below)
@@ -936,7 +963,7 @@ fn stairs_up(
             }
             old_in.copy_from_slice(&st.incoming[row.clone()]);
             for (j, slot) in new_in.iter_mut().enumerate() {
-                *slot = old_in[j] + std::mem::take(&mut st.change[v * k + j]);
+                *slot = old_in[j].wrapping_add(std::mem::take(&mut st.change[v * k + j]));
             }
             st.step(rule, &old_in, base_old, r_old, &mut old_out);
             let numerator = st.step(rule, &new_in, base_new, r_new, &mut new_out);
@@ -952,7 +979,8 @@ fn stairs_up(
             let p = parent[v];
             if p != NONE {
                 for j in 0..k {
-                    st.change[p as usize * k + j] += new_out[j] - old_out[j];
+                    let slot = &mut st.change[p as usize * k + j];
+                    *slot = slot.wrapping_add(new_out[j].wrapping_sub(old_out[j]));
                 }
             }
         }
@@ -984,7 +1012,7 @@ fn legs_up(
         let dirty = &mut out[i];
         let changed = || delta.ch.rows.iter().zip(&delta.deltas[rule.base]).filter(|&(_, &d)| d != 0);
         for (&r, &d) in changed() {
-            acc[r as usize] += d;
+            acc[r as usize] = acc[r as usize].wrapping_add(d);
         }
         mark_all(marks, parent, pos, changed().map(|(&r, _)| r));
         let drained = drain_bottom_up(marks, placement, pos.is_none(), |block| {
@@ -1003,12 +1031,9 @@ fn legs_up(
                 let p = parent[v];
                 if d != 0 && p != NONE {
                     let p = p as usize;
-                    if legs[v] == Leg::Left as u8 {
-                        new_left[p] += d;
-                    } else {
-                        new_right[p] += d;
-                    }
-                    acc[p] += d;
+                    let side = if legs[v] == Leg::Left as u8 { &mut new_left[p] } else { &mut new_right[p] };
+                    *side = side.wrapping_add(d);
+                    acc[p] = acc[p].wrapping_add(d);
                 }
             }
             Ok(true)

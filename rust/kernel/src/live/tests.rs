@@ -370,6 +370,10 @@ fn passive_binary_plan() -> PlanSpec {
 fn assert_same_view(updated: &View, full: &View, what: &str) {
     assert_eq!(updated.seq(), full.seq(), "{what}: seq");
     assert_eq!(updated.inputs.sums, full.inputs.sums, "{what}: sums");
+    assert_eq!(updated.inputs.status_active, full.inputs.status_active, "{what}: status");
+    assert_eq!(updated.inputs.tier, full.inputs.tier, "{what}: tiers");
+    assert_eq!(updated.inputs.rank_override, full.inputs.rank_override, "{what}: overrides");
+    assert_eq!(updated.carries_in, full.carries_in, "{what}: carries in");
     let (u, f) = (&updated.output, &full.output);
     assert_eq!(u.active, f.active, "{what}: active");
     assert_eq!(u.paid_as, f.paid_as, "{what}: paid_as");
@@ -392,37 +396,64 @@ fn updates_equal_whole_views(g: Arc<Genealogy>, plan: &PlanSpec, seed: u64, roun
 /// [`updates_equal_whole_views`] from a start where `density` per mille of the members have volume (0:
 /// a live period's start, every member inactive and nothing to pass up).
 fn updates_from(g: Arc<Genealogy>, plan: &PlanSpec, seed: u64, rounds: usize, density: u64) {
-    let n = g.len();
-    let mut rng = SplitMix64::new(seed);
-    let amounts = [0i64, 2_500, 5_000, 10_000, 20_000, 40_000];
-    let columns = 2;
-    let ranks = plan.ranks.len() as u64;
-    let mut inputs = Inputs {
-        seq: 0,
-        sums: vec![vec![0; n]; columns],
-        status_active: (0..n).map(|_| rng.chance(850)).collect(),
-        tier: (0..n).map(|_| if plan.tiers > 0 && rng.chance(700) { rng.below(plan.tiers as u64) as u16 } else { NO_VALUE }).collect(),
-        rank_override: vec![NO_VALUE; n],
-    };
-    for m in 0..n {
-        if rng.chance(density) {
-            inputs.sums[0][m] = amounts[rng.below(6) as usize];
-            inputs.sums[1][m] = inputs.sums[0][m] * 4 / 5;
-        }
-    }
-    let carries = plan
-        .bonuses
-        .iter()
-        .map(|b| {
-            matches!(b, BonusRule::Binary(_)).then(|| {
-                let mut carry = || (0..n).map(|_| if rng.chance(300) { rng.below(30_000) as i64 } else { 0 }).collect::<Vec<i64>>();
-                (carry(), carry())
-            })
-        })
-        .collect();
-    let carried = Carried { prev_highest: (0..n).map(|_| if rng.chance(100) { rng.below(ranks) as u16 } else { 0 }).collect(), carries };
-    let mut view = View::compute(g.clone(), plan, inputs.clone(), &carried).unwrap();
+    let mut run = RandomRun::new(&g, plan, seed, density);
+    let mut view = View::compute(g.clone(), plan, run.inputs.clone(), &run.carried).unwrap();
     for round in 0..rounds {
+        let rows = run.round(plan);
+        let changes = run.changes(rows);
+        assert!(view.update(plan, &changes, &run.carried).unwrap(), "round {round}: update refused");
+        let full = View::compute(g.clone(), plan, run.inputs.clone(), &run.carried).unwrap();
+        assert_same_view(&view, &full, &format!("seed {seed} round {round}"));
+    }
+}
+
+/// A period's inputs changed at random, round by round.
+struct RandomRun {
+    rng: SplitMix64,
+    inputs: Inputs,
+    carried: Carried,
+}
+
+impl RandomRun {
+    const AMOUNTS: [i64; 6] = [0, 2_500, 5_000, 10_000, 20_000, 40_000];
+
+    fn new(g: &Genealogy, plan: &PlanSpec, seed: u64, density: u64) -> RandomRun {
+        let n = g.len();
+        let mut rng = SplitMix64::new(seed);
+        let ranks = plan.ranks.len() as u64;
+        let mut inputs = Inputs {
+            seq: 0,
+            sums: vec![vec![0; n]; 2],
+            status_active: (0..n).map(|_| rng.chance(850)).collect(),
+            tier: (0..n).map(|_| if plan.tiers > 0 && rng.chance(700) { rng.below(plan.tiers as u64) as u16 } else { NO_VALUE }).collect(),
+            rank_override: vec![NO_VALUE; n],
+        };
+        for m in 0..n {
+            if rng.chance(density) {
+                inputs.sums[0][m] = Self::AMOUNTS[rng.below(6) as usize];
+                inputs.sums[1][m] = inputs.sums[0][m] * 4 / 5;
+            }
+        }
+        let carries = plan
+            .bonuses
+            .iter()
+            .map(|b| {
+                matches!(b, BonusRule::Binary(_)).then(|| {
+                    let mut carry = || (0..n).map(|_| if rng.chance(300) { rng.below(30_000) as i64 } else { 0 }).collect::<Vec<i64>>();
+                    (carry(), carry())
+                })
+            })
+            .collect();
+        let carried = Carried { prev_highest: (0..n).map(|_| if rng.chance(100) { rng.below(ranks) as u16 } else { 0 }).collect(), carries };
+        RandomRun { rng, inputs, carried }
+    }
+
+    /// Changes up to an eighth of the members (orders, returns that may go below zero, status flips,
+    /// tiers, overrides, or nothing); returns the rows listed, unsorted.
+    fn round(&mut self, plan: &PlanSpec) -> Vec<u32> {
+        let (rng, inputs) = (&mut self.rng, &mut self.inputs);
+        let n = inputs.status_active.len();
+        let ranks = plan.ranks.len() as u64;
         let touched = 1 + rng.below((n as u64 / 8).max(1)) as usize;
         let mut rows = Vec::new();
         for _ in 0..touched {
@@ -430,13 +461,13 @@ fn updates_from(g: Arc<Genealogy>, plan: &PlanSpec, seed: u64, rounds: usize, de
             rows.push(m as u32);
             match rng.below(12) {
                 0..=5 => {
-                    let pv = amounts[rng.below(6) as usize];
+                    let pv = Self::AMOUNTS[rng.below(6) as usize];
                     inputs.sums[0][m] += pv;
                     inputs.sums[1][m] += pv * 4 / 5 + rng.below(3) as i64 * 100;
                 }
                 6 | 7 => {
-                    inputs.sums[0][m] -= amounts[rng.below(6) as usize];
-                    inputs.sums[1][m] -= amounts[rng.below(6) as usize] / 2;
+                    inputs.sums[0][m] -= Self::AMOUNTS[rng.below(6) as usize];
+                    inputs.sums[1][m] -= Self::AMOUNTS[rng.below(6) as usize] / 2;
                 }
                 8 => inputs.status_active[m] = !inputs.status_active[m],
                 9 if plan.tiers > 0 => {
@@ -447,20 +478,127 @@ fn updates_from(g: Arc<Genealogy>, plan: &PlanSpec, seed: u64, rounds: usize, de
             }
         }
         inputs.seq += touched as u64;
+        rows
+    }
+
+    /// The inputs of `rows` now, as `LiveState::changes` lays them out.
+    fn changes(&self, mut rows: Vec<u32>) -> Changes {
         rows.sort_unstable();
         rows.dedup();
-        let changes = Changes {
+        let inputs = &self.inputs;
+        Changes {
             seq: inputs.seq,
             sums: inputs.sums.iter().map(|c| rows.iter().map(|&r| c[r as usize]).collect()).collect(),
             status_active: rows.iter().map(|&r| inputs.status_active[r as usize]).collect(),
             tier: rows.iter().map(|&r| inputs.tier[r as usize]).collect(),
             rank_override: rows.iter().map(|&r| inputs.rank_override[r as usize]).collect(),
-            rows: rows.clone(),
-        };
-        assert!(view.update(plan, &changes, &carried).unwrap(), "round {round}: update refused");
-        let full = View::compute(g.clone(), plan, inputs.clone(), &carried).unwrap();
-        assert_same_view(&view, &full, &format!("seed {seed} round {round}"));
+            rows,
+        }
     }
+}
+
+#[test]
+fn two_views_taking_turns_equal_whole_views() {
+    // As the binding runs them: the view published before the current one is updated with the rows of
+    // two rounds (pending and new), a copy of the first view is the first to update.
+    for (seed, plan) in [(31, example_plan()), (32, package_plan())] {
+        let g = random_genealogy(900, seed, seed % 2 == 0);
+        let mut run = RandomRun::new(&g, &plan, seed, 0);
+        let mut front = View::compute(g.clone(), &plan, run.inputs.clone(), &run.carried).unwrap();
+        front.prepare_updates(&plan);
+        let mut back = front.clone();
+        let mut pending: Vec<u32> = Vec::new();
+        for round in 0..8 {
+            let rows = run.round(&plan);
+            let mut both = pending.clone();
+            both.extend_from_slice(&rows);
+            assert!(back.update(&plan, &run.changes(both), &run.carried).unwrap());
+            let full = View::compute(g.clone(), &plan, run.inputs.clone(), &run.carried).unwrap();
+            assert_same_view(&back, &full, &format!("seed {seed} round {round}"));
+            std::mem::swap(&mut front, &mut back);
+            pending = rows;
+        }
+    }
+}
+
+/// A plan whose only level bonus is matching with compression and activity required, on a binary
+/// bonus that pays inactive members: members enter the tracked set only through binary pay.
+fn matching_only_plan() -> PlanSpec {
+    let mut plan = passive_binary_plan();
+    plan.bonuses.remove(1);
+    if let BonusRule::Level(rule) = &mut plan.bonuses[1] {
+        rule.base = Base::BonusPay(0);
+    }
+    plan
+}
+
+#[test]
+fn updates_near_the_int64_bounds_are_exact_or_refused() {
+    // A (row 0) sponsors U only (its left leg); U sponsors U1 and U2; each Ui sponsors two recruits,
+    // left and right. Sponsor and placement trees alike.
+    use crate::genealogy::{build_genealogy, BuildOptions};
+    use crate::keys::{IntKeys, OwnedStrKeys};
+    let ids: Vec<i64> = (0..8).collect();
+    let up = [0i64, 0, 1, 1, 2, 2, 3, 3];
+    let valid = [0b1111_1110u8];
+    let legs = OwnedStrKeys::new(&[None, Some("L"), Some("L"), Some("R"), Some("L"), Some("R"), Some("L"), Some("R")]);
+    let keys = IntKeys { values: &up, validity: Some(Validity { bits: &valid, offset: 0 }) };
+    let g = Arc::new(build_genealogy(&IntKeys { values: &ids, validity: None }, &keys, &keys, &legs.view(), BuildOptions::default()).unwrap().0);
+    let mut plan = example_plan();
+    if let BonusRule::Binary(rule) = &mut plan.bonuses[0] {
+        rule.cap_by_rank = vec![None; 4];
+    }
+    let max = i64::MAX;
+    let n = 8;
+    let carried = Carried { prev_highest: vec![0; n], carries: vec![Some((vec![0; n], vec![0; n])), None, None] };
+    let start = |pv: Vec<i64>, bv: Vec<i64>| Inputs {
+        seq: 0,
+        sums: vec![pv, bv],
+        status_active: vec![true; n],
+        tier: vec![NO_VALUE; n],
+        rank_override: vec![NO_VALUE; n],
+    };
+    let change = |plan: &PlanSpec, view: &mut View, rows: Vec<u32>, pv: &[i64], bv: &[i64]| -> bool {
+        let changes = Changes {
+            seq: 1,
+            sums: vec![rows.iter().map(|&r| pv[r as usize]).collect(), rows.iter().map(|&r| bv[r as usize]).collect()],
+            status_active: vec![true; rows.len()],
+            tier: vec![NO_VALUE; rows.len()],
+            rank_override: vec![NO_VALUE; rows.len()],
+            rows,
+        };
+        view.update(plan, &changes, &carried).unwrap()
+    };
+    let pv = vec![20_000i64; n];
+    // 1. Two recruits of U1 swap 0.9·MAX of BV in one update: what reaches U1 is 1.8·MAX part-way.
+    let (before, after) = ([0, 0, 0, 0, 0, max / 10 * 9, 0, 0], [0, 0, 0, 0, max / 10 * 9, 0, 0, 0]);
+    let mut view = View::compute(g.clone(), &plan, start(pv.clone(), before.to_vec()), &carried).unwrap();
+    assert!(change(&plan, &mut view, vec![4, 5], &pv, &after));
+    let mut whole = View::compute(g.clone(), &plan, start(pv.clone(), after.to_vec()), &carried).unwrap();
+    whole.inputs.seq = 1;
+    assert_same_view(&view, &whole, "BV swapped under one upline");
+    // 2. The same recruits' PV goes from −0.45·MAX to +0.45·MAX each: U1's group PV moves by 1.8·MAX.
+    let low = [20_000, 20_000, 20_000, 20_000, -(max / 20 * 9), -(max / 20 * 9), 20_000, 20_000];
+    let high = [20_000, 20_000, 20_000, 20_000, max / 20 * 9, max / 20 * 9, 20_000, 20_000];
+    let bv = vec![0i64; n];
+    let mut view = View::compute(g.clone(), &plan, start(low.to_vec(), bv.clone()), &carried).unwrap();
+    assert!(change(&plan, &mut view, vec![4, 5], &high, &bv));
+    let mut whole = View::compute(g.clone(), &plan, start(high.to_vec(), bv.clone()), &carried).unwrap();
+    whole.inputs.seq = 1;
+    assert_same_view(&view, &whole, "group PV swung by 1.8·MAX");
+    // 3. U1 and U2 each earn 0.6·MAX of binary pay (4 per pair of 1); U is inactive, so both reach A
+    // on matching's first level: 1.2·MAX, which the whole period sums in i128. The update refuses.
+    if let BonusRule::Binary(rule) = &mut plan.bonuses[0] {
+        (rule.rate_bp, rule.pay_per_pair, rule.pair_unit) = (None, Some(4), 1);
+    }
+    let mut pv = vec![20_000i64; n];
+    pv[1] = 0;
+    let quarter = max / 20 * 3;
+    let big = [0, 0, 0, 0, quarter, quarter, quarter, quarter];
+    let mut view = View::compute(g.clone(), &plan, start(pv.clone(), vec![0; n]), &carried).unwrap();
+    assert!(!change(&plan, &mut view, vec![4, 5, 6, 7], &pv, &big), "an update whose matching sums leave int64 is refused");
+    let whole = View::compute(g.clone(), &plan, start(pv, big.to_vec()), &carried).unwrap();
+    assert_eq!(whole.output.bonuses[0].amount[2], 4 * quarter);
 }
 
 #[test]
@@ -479,6 +617,7 @@ fn updated_views_equal_whole_views_on_package_and_leg_plans() {
         // From a period's start: the tracked set grows from nothing.
         updates_from(random_genealogy(n, seed + 300, shuffled), &passive_binary_plan(), seed, 10, 0);
         updates_from(random_genealogy(n, seed + 400, shuffled), &example_plan(), seed, 10, 0);
+        updates_from(random_genealogy(n, seed + 500, shuffled), &matching_only_plan(), seed, 10, 0);
     }
 }
 
